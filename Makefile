@@ -1,0 +1,61 @@
+# Two set-up commands for a fresh machine (see README.md):
+#   make run   - install ClawFleet into .venv and start the control plane (`clawfleet up`)
+#   make test  - install with the dev tools, then lint, type-check, check layers, run every test
+#
+# Only the system Python is assumed. uv is bootstrapped from the package index into .tools/,
+# and the project's virtual environment is built from the hashed lock files.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Resolve a pyenv shim (or any wrapper) to the real interpreter once, so nothing later pays for it.
+PY := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint typecheck layers pytest install install-dev clean
+
+run: install
+	$(BIN)/clawfleet up $(ARGS)
+
+test: install-dev lint typecheck layers pytest
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck:
+	$(BIN)/mypy src
+
+layers:
+	$(BIN)/lint-imports
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+$(UV):
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/pyvenv.cfg: | $(UV)
+	$(UV) venv --quiet --python $(PY) $(VENV)
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-run: requirements.lock pyproject.toml | $(VENV)/pyvenv.cfg
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(VENV)/pyvenv.cfg
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-run
+	touch $@ $(VENV)/.installed-run
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

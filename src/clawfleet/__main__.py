@@ -1,0 +1,3 @@
+from clawfleet.cli.main import main
+
+main()

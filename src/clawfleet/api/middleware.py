@@ -1,0 +1,136 @@
+"""Pure ASGI middlewares at the edge of every request: request id, body limit, authentication.
+
+Authentication lives here, in one place on the request path: every route except the health
+probes needs a valid bearer token before any body is read or any handler runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clawfleet.api.problems import error_response
+from clawfleet.api.state import ApiState
+from clawfleet.core.errors import PayloadTooLarge, TemporaryError, Unauthenticated
+from clawfleet.core.logging import principal_var, request_id_var
+
+log = logging.getLogger("clawfleet.api.access")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class RequestContextMiddleware:
+    """Assigns a request id, echoes it in ``X-Request-Id`` and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+            request_id_var.reset(token)
+            principal_var.set(None)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413, whether announced by Content-Length or not."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(
+            f"request body is larger than the limit of {self.max_bytes} bytes "
+            "(setting api.max_body_bytes)"
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0
+                if length > self.max_bytes:
+                    await error_response(too_large)(scope, receive, send)
+                    return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise too_large
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        state: ApiState = scope["app"].state.api
+        token = _bearer(scope)
+        try:
+            if token is None:
+                raise Unauthenticated(
+                    "this endpoint needs a bearer token (Authorization: Bearer ...); "
+                    "the local admin token is in <data dir>/admin-token"
+                )
+            principal = await state.tokens.authenticate(token)
+        except (Unauthenticated, TemporaryError) as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        principal_var.set(principal.name)
+        await self.app(scope, receive, send)
+
+
+def install_middleware(app: Any, max_body_bytes: int) -> None:
+    # Starlette runs the last added outermost: request id, then body limit, then auth.
+    app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)

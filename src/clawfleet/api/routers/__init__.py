@@ -1,0 +1,1 @@
+"""One module per resource family; ``resources.py`` serves every declarative kind."""

@@ -1,0 +1,98 @@
+"""What every command shares: the client from flags and environment, and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from clawfleet.client import ApiError, ClawfleetClient, load_client_config
+from clawfleet.core.errors import ClawfleetError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", "-t", help="Tenant to act in (default: your tenant, or 'default')."),
+]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project to act in (default: 'default').")
+]
+OutputOpt = Annotated[
+    str,
+    typer.Option(
+        "--output", "-o", help="Output format: table, wide, json, yaml or name.", metavar="FORMAT"
+    ),
+]
+
+
+class Globals:
+    server: str | None = None
+    token: str | None = None
+
+
+GLOBALS = Globals()
+
+
+def make_client(tenant: str | None = None, project: str | None = None) -> ClawfleetClient:
+    config = load_client_config(
+        os.environ, server=GLOBALS.server, token=GLOBALS.token, tenant=tenant, project=project
+    )
+    return ClawfleetClient(config)
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_error(exc: ClawfleetError, prefix: str = "") -> None:
+    err.print(f"[red]error:[/red] {prefix}{exc.message}", highlight=False)
+    if isinstance(exc, ApiError):
+        for field in exc.field_errors:
+            path, message = field.get("path", ""), field.get("message", "")
+            if path and path not in exc.message:
+                err.print(f"  {path}: {message}", highlight=False, markup=False)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn ClawfleetError into a one-line message and exit status 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ClawfleetError as exc:
+            print_error(exc)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def check_output(
+    fmt: str, allowed: tuple[str, ...] = ("table", "wide", "json", "yaml", "name")
+) -> str:
+    if fmt not in allowed:
+        fail(f"unknown output format {fmt!r}; use one of {', '.join(allowed)}", code=2)
+    return fmt
+
+
+def stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

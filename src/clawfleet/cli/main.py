@@ -1,0 +1,57 @@
+"""The `clawfleet` command: global options and the command tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from clawfleet.cli import resources, up
+from clawfleet.cli.common import GLOBALS, out
+
+app = typer.Typer(
+    name="clawfleet",
+    help="ClawFleet: run a fleet of AI agents as declared, and get work done through it.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from clawfleet.server import clawfleet_version
+
+        out.print(f"clawfleet {clawfleet_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    server: Annotated[
+        str | None,
+        typer.Option("--server", "-s", envvar="CLAWFLEET_SERVER", help="API server URL."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Bearer token (prefer CLAWFLEET_TOKEN: flags show in ps)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    GLOBALS.server = server
+    GLOBALS.token = token
+
+
+app.command("up")(up.up)
+app.command("apply")(resources.apply)
+app.command("get")(resources.get)
+app.command("describe")(resources.describe)
+app.command("delete")(resources.delete)
+app.add_typer(up.db_app, name="db")
+
+
+def main() -> None:
+    app()

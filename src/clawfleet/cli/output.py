@@ -1,0 +1,118 @@
+"""Render resources as tables, JSON, YAML or names, the same way for every command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from clawfleet.cli.common import stdout_write
+
+Column = tuple[str, Callable[[dict[str, Any]], str]]
+
+
+def age(item: dict[str, Any], now: datetime | None = None) -> str:
+    created = item.get("metadata", {}).get("createdAt")
+    if not created:
+        return "-"
+    then = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _spec(key: str, default: str = "-") -> Callable[[dict[str, Any]], str]:
+    def get(item: dict[str, Any]) -> str:
+        value = item.get("spec", {}).get(key)
+        return default if value in (None, "") else str(value)
+
+    return get
+
+
+def _labels(item: dict[str, Any]) -> str:
+    labels = item.get("metadata", {}).get("labels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+
+
+def _model(item: dict[str, Any]) -> str:
+    model = item.get("spec", {}).get("model") or {}
+    return f"{model.get('provider')}/{model.get('name')}" if model else "-"
+
+
+def _keys(item: dict[str, Any]) -> str:
+    return str(len(item.get("status", {}).get("keys") or []))
+
+
+COLUMNS: dict[str, list[Column]] = {
+    "Tenant": [("DISPLAY NAME", _spec("displayName"))],
+    "Project": [("DISPLAY NAME", _spec("displayName"))],
+    "Agent": [
+        ("ADAPTER", _spec("adapter")),
+        ("RUNTIME", _spec("runtime")),
+        ("REPLICAS", _spec("replicas")),
+        ("STATE", _spec("state")),
+    ],
+    "Secret": [("TYPE", _spec("type")), ("KEYS", _keys)],
+}
+WIDE: dict[str, list[Column]] = {
+    "Agent": [("MODEL", _model), ("GENERATION", lambda i: str(i["metadata"]["generation"]))],
+}
+
+
+def _scope_columns(items: Sequence[dict[str, Any]], wide: bool) -> list[Column]:
+    tenants = {i["metadata"].get("tenant") for i in items}
+    projects = {i["metadata"].get("project") for i in items}
+    columns: list[Column] = []
+    if (len(tenants) > 1 or wide) and tenants != {None}:
+        columns.append(("TENANT", lambda i: str(i["metadata"].get("tenant", ""))))
+    if (len(projects) > 1 or wide) and projects != {None}:
+        columns.append(("PROJECT", lambda i: str(i["metadata"].get("project", ""))))
+    return columns
+
+
+def print_table(kind: str, items: Sequence[dict[str, Any]], *, wide: bool = False) -> None:
+    """Plain aligned columns (like kubectl), never wrapped, so they survive pipes and grep."""
+    columns: list[Column] = [
+        *_scope_columns(items, wide),
+        ("NAME", lambda i: str(i["metadata"]["name"])),
+        *COLUMNS.get(kind, []),
+    ]
+    if wide:
+        columns += [*WIDE.get(kind, []), ("LABELS", _labels)]
+    columns.append(("AGE", age))
+    rows = [[title for title, _ in columns]]
+    rows += [[render(item) for _, render in columns] for item in items]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = [
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    stdout_write("\n".join(lines) + "\n")
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False) + "\n"
+
+
+def dump_yaml(value: Any) -> str:
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def print_items(kind: str, items: list[dict[str, Any]], fmt: str, *, single: bool) -> None:
+    if fmt == "json":
+        stdout_write(dump_json(items[0] if single else _as_list(kind, items)))
+    elif fmt == "yaml":
+        stdout_write(dump_yaml(items[0] if single else _as_list(kind, items)))
+    elif fmt == "name":
+        stdout_write("".join(f"{kind.lower()}/{i['metadata']['name']}\n" for i in items))
+    else:
+        print_table(kind, items, wide=fmt == "wide")
+
+
+def _as_list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "clawfleet.dev/v1", "kind": f"{kind}List", "items": items}

@@ -1,0 +1,119 @@
+"""`clawfleet up` (serve the control plane in the foreground) and `clawfleet db upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clawfleet.cli.common import err, handle_errors, out
+from clawfleet.core.logging import configure_logging
+from clawfleet.core.settings import DEFAULT_PORT, Settings, load_settings
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", envvar="CLAWFLEET_CONFIG_FILE", help="YAML settings file (server settings)."
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="CLAWFLEET_DATA_DIR",
+        help="Where the database, keys and logs live (default ~/.clawfleet).",
+    ),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="CLAWFLEET_DATABASE__URL",
+        help="postgresql://user@host:port/db to use PostgreSQL (default: SQLite in the data dir).",
+    ),
+]
+
+
+def _settings(
+    config: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = load_settings(config, **overrides)
+    if server or database_url:
+        settings = settings.model_copy(
+            update={
+                "server": settings.server.model_copy(update=server),
+                "database": settings.database.model_copy(
+                    update={"url": database_url} if database_url else {}
+                ),
+            }
+        )
+    return settings
+
+
+@handle_errors
+def up(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on [env CLAWFLEET_SERVER__HOST; default 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help=f"Port [env CLAWFLEET_SERVER__PORT; default {DEFAULT_PORT}]."),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the control plane in the foreground (Ctrl-C stops it cleanly)."""
+    from clawfleet import server
+
+    settings = _settings(config, data_dir, database_url, host, port)
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+
+    def ready(plane: server.ControlPlane) -> None:
+        database = "SQLite" if plane.db.is_sqlite else "PostgreSQL"
+        out.print(
+            f"ClawFleet {server.clawfleet_version()} is up at [bold]{settings.base_url}[/bold]\n"
+            f"  data dir:    {settings.resolved_data_dir}\n"
+            f"  database:    {database}\n"
+            f"  admin token: {settings.resolved_data_dir / 'admin-token'}"
+            " (the CLI on this machine finds it)\n"
+            f"  API docs:    {settings.base_url}/api/v1/docs\n"
+            "Press Ctrl-C to stop.",
+            highlight=False,
+        )
+
+    server.run(settings, ready)
+    err.print("ClawFleet stopped.")
+
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Migrate the database schema to this version (needed for PostgreSQL)."""
+    from clawfleet import server
+
+    settings = _settings(config, data_dir, database_url)
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    before, after = asyncio.run(server.upgrade_database(settings))
+    if before == after:
+        out.print(f"database is up to date (revision {after})")
+    else:
+        out.print(f"database upgraded from {before or 'empty'} to revision {after}")

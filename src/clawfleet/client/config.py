@@ -1,0 +1,105 @@
+"""Where the CLI finds its server and token.
+
+Strongest first: explicit flags, ``CLAWFLEET_SERVER`` / ``CLAWFLEET_TOKEN`` /
+``CLAWFLEET_TENANT`` / ``CLAWFLEET_PROJECT``, the client config file (``CLAWFLEET_CONFIG`` or
+``~/.clawfleet/config``, YAML with the keys ``server``, ``token``, ``tenant``, ``project``), then
+defaults. When no token is configured and the server is on this machine, the local admin token
+is read from the data dir (``CLAWFLEET_DATA_DIR`` or ``~/.clawfleet``). The local token is never
+sent to a server on another host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from clawfleet.core.errors import ConfigurationError
+from clawfleet.core.paths import ADMIN_TOKEN_FILE, read_private_file
+from clawfleet.core.settings import DEFAULT_DATA_DIR, DEFAULT_PORT
+
+_KEYS = {"server", "token", "tenant", "project"}
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    server: str
+    token: str | None
+    tenant: str | None
+    project: str | None
+    token_source: str
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(server={self.server!r}, tenant={self.tenant!r}, "
+            f"project={self.project!r}, token_source={self.token_source!r})"
+        )
+
+
+def is_local(server: str) -> bool:
+    host = urlsplit(server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"client config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigurationError(f"client config {path} must be a mapping of {sorted(_KEYS)}")
+    unknown = set(doc) - _KEYS
+    if unknown:
+        raise ConfigurationError(
+            f"client config {path} has unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}"
+        )
+    return {k: str(v) for k, v in doc.items() if v is not None}
+
+
+def load_client_config(
+    env: Mapping[str, str],
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    tenant: str | None = None,
+    project: str | None = None,
+) -> ClientConfig:
+    home_dir = Path(env.get("CLAWFLEET_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
+    config_path = Path(env.get("CLAWFLEET_CONFIG") or DEFAULT_DATA_DIR / "config").expanduser()
+    file = _read_config_file(config_path)
+    default_server = f"http://127.0.0.1:{env.get('CLAWFLEET_SERVER__PORT') or DEFAULT_PORT}"
+    chosen_server = (
+        server or env.get("CLAWFLEET_SERVER") or file.get("server") or default_server
+    ).rstrip("/")
+    if urlsplit(chosen_server).scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"server {chosen_server!r} is not an http(s) URL, e.g. http://127.0.0.1:{DEFAULT_PORT}"
+        )
+    chosen_token, source = token, "--token"
+    if not chosen_token and env.get("CLAWFLEET_TOKEN"):
+        chosen_token, source = env["CLAWFLEET_TOKEN"], "CLAWFLEET_TOKEN"
+    if not chosen_token and file.get("token"):
+        chosen_token, source = file["token"], str(config_path)
+    if not chosen_token and is_local(chosen_server):
+        chosen_token = read_private_file(home_dir / ADMIN_TOKEN_FILE)
+        source = str(home_dir / ADMIN_TOKEN_FILE)
+    if not chosen_token:
+        source = "none"
+    return ClientConfig(
+        server=chosen_server,
+        token=chosen_token,
+        tenant=tenant or env.get("CLAWFLEET_TENANT") or file.get("tenant"),
+        project=project or env.get("CLAWFLEET_PROJECT") or file.get("project"),
+        token_source=source,
+    )

@@ -1,0 +1,181 @@
+"""A small typed client over httpx. Errors from the server arrive as ``ApiError`` carrying the
+problem document; transport failures as ``ClientError`` with what to do next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from clawfleet.client.config import ClientConfig
+from clawfleet.core.errors import ClawfleetError
+
+API = "/api/v1"
+
+
+class ClientError(ClawfleetError):
+    code = "client"
+
+
+class ApiError(ClawfleetError):
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
+        super().__init__(detail)
+        self.status = status
+        self.problem = problem
+        self.code = str(problem.get("code") or f"http-{status}")
+
+    @property
+    def field_errors(self) -> list[dict[str, Any]]:
+        errors = self.problem.get("errors") or []
+        return [e for e in errors if isinstance(e, dict)]
+
+
+class ClawfleetClient:
+    def __init__(self, config: ClientConfig, *, timeout: float = 30.0) -> None:
+        self.config = config
+        headers = {"User-Agent": "clawfleet-cli"}
+        if config.token:
+            headers["Authorization"] = f"Bearer {config.token}"
+        self._http = httpx.Client(base_url=config.server, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ClawfleetClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _scope(self, tenant: str | None, project: str | None) -> dict[str, str]:
+        params = {}
+        if tenant or self.config.tenant:
+            params["tenant"] = tenant or self.config.tenant or ""
+        if project or self.config.project:
+            params["project"] = project or self.config.project or ""
+        return params
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ClientError(
+                f"cannot reach the ClawFleet server at {self.config.server}; start one with "
+                "`clawfleet up`, or point CLAWFLEET_SERVER at yours"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ClientError(f"the server at {self.config.server} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(f"request to {self.config.server} failed: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:500] or response.reason_phrase}
+            if not isinstance(problem, dict):
+                problem = {"detail": str(problem)[:500]}
+            if response.status_code == 401 and not self.config.token:
+                problem["detail"] = (
+                    "no token: run `clawfleet up` on this machine (it writes the admin token to "
+                    "the data dir) or set CLAWFLEET_TOKEN"
+                )
+            raise ApiError(response.status_code, problem)
+        return response
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def apply(
+        self, doc: dict[str, Any], *, tenant: str | None = None, project: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        body = self.request(
+            "POST", f"{API}/apply", json=doc, params=self._scope(tenant, project)
+        ).json()
+        return str(body["result"]), dict(body["object"])
+
+    def create(
+        self,
+        plural: str,
+        doc: dict[str, Any],
+        *,
+        tenant: str | None = None,
+        project: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.request(
+            "POST",
+            f"{API}/{plural}",
+            json=doc,
+            params=self._scope(tenant, project),
+            headers=headers,
+        )
+        return dict(response.json())
+
+    def get(
+        self, plural: str, name: str, *, tenant: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "GET", f"{API}/{plural}/{name}", params=self._scope(tenant, project)
+            ).json()
+        )
+
+    def update(
+        self,
+        plural: str,
+        name: str,
+        doc: dict[str, Any],
+        *,
+        tenant: str | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "PUT", f"{API}/{plural}/{name}", json=doc, params=self._scope(tenant, project)
+            ).json()
+        )
+
+    def delete(
+        self, plural: str, name: str, *, tenant: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "DELETE", f"{API}/{plural}/{name}", params=self._scope(tenant, project)
+            ).json()
+        )
+
+    def list(
+        self,
+        plural: str,
+        *,
+        tenant: str | None = None,
+        project: str | None = None,
+        selector: str | None = None,
+        all_tenants: bool = False,
+        all_projects: bool = False,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching item, following continue tokens page by page."""
+        params: dict[str, Any] = {"limit": page_size}
+        if all_tenants:
+            params["allTenants"] = "true"
+        else:
+            params.update(self._scope(tenant, project))
+        if all_projects:
+            params["allProjects"] = "true"
+        if selector:
+            params["labelSelector"] = selector
+        while True:
+            body = self.request("GET", f"{API}/{plural}", params=params).json()
+            yield from body["items"]
+            cursor = (body.get("metadata") or {}).get("continue")
+            if not cursor:
+                return
+            params["continue"] = cursor
+
+    def whoami(self) -> dict[str, Any]:
+        return dict(self.request("GET", f"{API}/whoami").json())

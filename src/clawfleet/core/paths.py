@@ -1,0 +1,36 @@
+"""Names of the files ClawFleet keeps in its data dir (shared by the server and the CLI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
+DATABASE_FILE = "clawfleet.db"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (mode 0700) if needed and return it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def write_private_file(path: Path, content: str) -> None:
+    """Write ``content`` so that only the owner can ever read it (no window with wider mode)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, content.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def read_private_file(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        return None

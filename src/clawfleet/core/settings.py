@@ -1,0 +1,129 @@
+"""One typed settings tree for the control plane.
+
+Sources, strongest first: explicit overrides (CLI flags), ``CLAWFLEET_*`` environment variables
+(``__`` nests: ``CLAWFLEET_SERVER__PORT=9000``), an optional YAML config file
+(``CLAWFLEET_CONFIG_FILE`` or ``--config``), then defaults. Built once in an entry point and passed
+down; library code never reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from clawfleet.core.errors import ConfigurationError
+
+DEFAULT_PORT = 7420
+DEFAULT_DATA_DIR = Path("~/.clawfleet")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+
+
+class DatabaseSettings(_Section):
+    # Empty means SQLite in the data dir. "postgresql://..." selects PostgreSQL (asyncpg).
+    url: str = ""
+    pool_size: int = Field(10, ge=1, le=200)
+
+
+class ApiSettings(_Section):
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    default_page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(1000, ge=1)
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+
+
+class SecretSettings(_Section):
+    # Base64 (urlsafe) of 32 random bytes. Empty means: use or create <data_dir>/secret.key.
+    key: SecretStr = SecretStr("")
+
+
+class LogSettings(_Section):
+    level: str = "info"
+    json_format: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLAWFLEET_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=None,
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    secrets: SecretSettings = SecretSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy async URL: SQLite in the data dir unless a database URL is set."""
+        url = self.database.url.strip()
+        if not url:
+            return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'clawfleet.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        host = self.server.host
+        if host in ("0.0.0.0", "::"):  # noqa: S104 - mapping a bind address to a dial address
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings tree; raise ``ConfigurationError`` naming the bad field."""
+    if config_file is not None and not Path(config_file).is_file():
+        raise ConfigurationError(f"config file {config_file} does not exist")
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    try:
+        return _FileSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,1 @@
+"""L2: wire models (pydantic) for the REST API and, later, the runner protocol."""

@@ -1,0 +1,77 @@
+"""The Agent spec: what runs, where, how many, with which model, skills and configuration.
+
+Stored and validated now; the controllers that act on it come with the runs issue.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
+from clawfleet.schemas.meta import ObjectMeta
+
+_TEXT_MAX = 256 * 1024
+
+
+class ModelRef(WireModel):
+    provider: Name
+    name: str = Field(min_length=1, max_length=256)
+
+
+class SkillRef(WireModel):
+    name: Name
+    version: str = Field(default="*", min_length=1, max_length=64)
+
+
+class TemplateRef(WireModel):
+    name: Name
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class SecretKeyRef(WireModel):
+    secret: Name
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class ResourceRequests(WireModel):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class AgentSpec(WireModel):
+    adapter: Literal["command", "openclaw", "codex", "claude-code"]
+    runtime: Literal["local", "docker", "kubernetes"] = "local"
+    replicas: int = Field(default=1, ge=0, le=1000)
+    state: Literal["Running", "Sleeping", "Stopped"] = "Running"
+    command: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    model: ModelRef | None = None
+    identity: str | None = Field(default=None, max_length=_TEXT_MAX)
+    soul: str | None = Field(default=None, max_length=_TEXT_MAX)
+    instructions: str | None = Field(default=None, max_length=_TEXT_MAX)
+    skills: list[SkillRef] = Field(default_factory=list, max_length=256)
+    template: TemplateRef | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secret_env: dict[EnvName, SecretKeyRef] = Field(default_factory=dict)
+    resources: ResourceRequests | None = None
+    concurrency: int = Field(default=1, ge=1, le=256)
+    idle_timeout: Duration | None = None
+
+    @model_validator(mode="after")
+    def _command_matches_adapter(self) -> AgentSpec:
+        if self.adapter == "command" and not self.command:
+            raise ValueError("adapter 'command' needs 'command': the program and its arguments")
+        clash = set(self.env) & set(self.secret_env)
+        if clash:
+            raise ValueError(f"variables set in both env and secretEnv: {sorted(clash)}")
+        return self
+
+
+class AgentIn(WireModel):
+    api_version: Literal["clawfleet.dev/v1"] = "clawfleet.dev/v1"
+    kind: Literal["Agent"]
+    metadata: ObjectMeta
+    spec: AgentSpec
+    status: dict[str, object] | None = None

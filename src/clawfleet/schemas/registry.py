@@ -1,0 +1,22 @@
+"""Which wire model validates which kind, and the union that ``apply`` accepts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from clawfleet.schemas.agents import AgentIn
+from clawfleet.schemas.secrets import SecretIn
+from clawfleet.schemas.tenants import ProjectIn, TenantIn
+
+ResourceIn = TenantIn | ProjectIn | SecretIn | AgentIn
+
+AnyResourceIn = Annotated[ResourceIn, Field(discriminator="kind")]
+
+MODELS_BY_KIND: dict[str, type[ResourceIn]] = {
+    "Tenant": TenantIn,
+    "Project": ProjectIn,
+    "Secret": SecretIn,
+    "Agent": AgentIn,
+}

@@ -1,0 +1,165 @@
+"""The composition root: builds the store, services and API from settings, and serves them.
+
+Start-up order: data dir → database (SQLite is migrated here; PostgreSQL must already be at
+head, via `clawfleet db upgrade`) → secret key → admin token → default tenant and project → API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+
+import uvicorn
+from fastapi import FastAPI
+
+from clawfleet.api.app import create_app
+from clawfleet.api.state import ApiState
+from clawfleet.core.clock import Clock, SystemClock
+from clawfleet.core.errors import ConfigurationError
+from clawfleet.core.paths import (
+    ADMIN_TOKEN_FILE,
+    SECRET_KEY_FILE,
+    ensure_private_dir,
+    read_private_file,
+    write_private_file,
+)
+from clawfleet.core.settings import Settings
+from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
+from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.secret_box import SecretBox, generate_key
+from clawfleet.services.tokens import TokenService
+from clawfleet.store import migrate
+from clawfleet.store.db import Database
+
+log = logging.getLogger(__name__)
+
+SYSTEM = RequestContext(principal=Principal(name="system", role="admin"))
+
+
+def clawfleet_version() -> str:
+    try:
+        return package_version("clawfleet")
+    except Exception:  # not installed as a distribution (e.g. a bare source tree)
+        return "0.0.0+unknown"
+
+
+@dataclass
+class ControlPlane:
+    settings: Settings
+    db: Database
+    app: FastAPI
+    admin_token: str
+
+
+async def prepare_database(settings: Settings) -> Database:
+    db = Database(settings.database_url, pool_size=settings.database.pool_size)
+    if db.is_sqlite:
+        await migrate.upgrade(db)
+        return db
+    current, head = await migrate.current_revision(db), migrate.head_revision()
+    if current != head:
+        await db.close()
+        raise ConfigurationError(
+            f"the database schema is at {current or 'nothing'} but this server needs {head}; "
+            "run `clawfleet db upgrade` first"
+        )
+    return db
+
+
+def load_secret_box(settings: Settings) -> SecretBox:
+    key = settings.secrets.key.get_secret_value()
+    if not key:
+        path = settings.resolved_data_dir / SECRET_KEY_FILE
+        key = read_private_file(path) or ""
+        if not key:
+            key = generate_key()
+            write_private_file(path, key + "\n")
+            log.info("created a new secret key in %s", path)
+    return SecretBox(key)
+
+
+async def ensure_admin_token(settings: Settings, tokens: TokenService) -> str:
+    """Reuse the token in the data dir if it still works; otherwise mint and write a new one."""
+    path = settings.resolved_data_dir / ADMIN_TOKEN_FILE
+    existing = read_private_file(path)
+    if existing and await tokens.is_valid(existing):
+        return existing
+    token = await tokens.rotate_bootstrap_admin()
+    write_private_file(path, token + "\n")
+    log.info("wrote a new admin token to %s", path)
+    return token
+
+
+async def build_control_plane(settings: Settings, clock: Clock | None = None) -> ControlPlane:
+    clock = clock or SystemClock()
+    ensure_private_dir(settings.resolved_data_dir)
+    box = load_secret_box(settings)
+    db = await prepare_database(settings)
+    tokens = TokenService(db, clock)
+    admin_token = await ensure_admin_token(settings, tokens)
+    limits = Limits(
+        default_page_size=settings.api.default_page_size,
+        max_page_size=settings.api.max_page_size,
+        idempotency_ttl_seconds=settings.api.idempotency_ttl_seconds,
+    )
+    resources = ResourceService(db, clock, box, limits)
+    await resources.ensure(
+        SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})
+    )
+    await resources.ensure(
+        SYSTEM,
+        ProjectIn.model_validate(
+            {"kind": "Project", "metadata": {"name": DEFAULT_PROJECT, "tenant": DEFAULT_TENANT}}
+        ),
+    )
+    state = ApiState(
+        db=db,
+        tokens=tokens,
+        resources=resources,
+        max_body_bytes=settings.api.max_body_bytes,
+        version=clawfleet_version(),
+    )
+    return ControlPlane(settings, db, create_app(state), admin_token)
+
+
+async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+    plane = await build_control_plane(settings)
+    config = uvicorn.Config(
+        plane.app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    try:
+        serving = asyncio.create_task(server.serve())
+        # uvicorn exposes a flag, not an event, for "listening".
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if server.started and on_ready is not None:
+            on_ready(plane)
+        await serving
+    finally:
+        await plane.db.close()
+
+
+async def upgrade_database(settings: Settings) -> tuple[str | None, str]:
+    db = Database(settings.database_url)
+    try:
+        before = await migrate.current_revision(db)
+        await migrate.upgrade(db)
+        return before, migrate.head_revision()
+    finally:
+        await db.close()
+
+
+def run(settings: Settings, on_ready: Callable[[ControlPlane], None] | None = None) -> None:
+    asyncio.run(serve(settings, on_ready))

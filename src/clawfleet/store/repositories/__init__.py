@@ -1,0 +1,1 @@
+"""Repositories: one module per stored concept, each a thin class over an open connection."""
