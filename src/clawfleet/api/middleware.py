@@ -1,4 +1,4 @@
-"""Pure ASGI middlewares at the edge of every request: request id, body limit, authentication.
+"""Pure ASGI middlewares at the edge of every request: request id, authentication, body limit.
 
 Authentication lives here, in one place on the request path: every route except the health
 probes needs a valid bearer token before any body is read or any handler runs.
@@ -81,18 +81,35 @@ class BodyLimitMiddleware:
                 if length > self.max_bytes:
                     await error_response(too_large)(scope, receive, send)
                     return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        # Read the body here, bounded, and replay it: an error raised while the framework reads
+        # the body would come out as a generic 400.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise too_large
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await error_response(too_large)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
 
-        await self.app(scope, counting_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -130,7 +147,8 @@ class AuthenticationMiddleware:
 
 
 def install_middleware(app: Any, max_body_bytes: int) -> None:
-    # Starlette runs the last added outermost: request id, then body limit, then auth.
-    app.add_middleware(AuthenticationMiddleware)
+    # Starlette runs the last added outermost: request id, then auth (so no body is buffered
+    # for an anonymous caller), then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(RequestContextMiddleware)
