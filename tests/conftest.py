@@ -56,9 +56,10 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         cluster.stop()
 
 
-def new_pg_database(cluster: PostgresCluster) -> str:
+def new_pg_database(cluster: PostgresCluster, *, migrated: bool = True) -> str:
+    """A new database: a copy of the migrated template, or empty."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    cluster.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    cluster.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB if migrated else 'template0'}")
     return cluster.url(name)
 
 
@@ -76,7 +77,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def async_url(url: str) -> str:
-    return "postgresql+asyncpg://" + url.split("://", 1)[1] if url.startswith("postgresql:") else url
+    return (
+        "postgresql+asyncpg://" + url.split("://", 1)[1] if url.startswith("postgresql:") else url
+    )
 
 
 @pytest.fixture

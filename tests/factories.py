@@ -39,7 +39,9 @@ def agent(
     return {"apiVersion": API_VERSION, "kind": "Agent", "metadata": metadata, "spec": body}
 
 
-def secret(name: str, tenant: str | None = None, project: str | None = None, **values: str) -> dict[str, Any]:
+def secret(
+    name: str, tenant: str | None = None, project: str | None = None, **values: str
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if tenant:
         metadata["tenant"] = tenant

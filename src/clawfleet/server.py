@@ -1,13 +1,14 @@
 """The composition root: builds the store, services and API from settings, and serves them.
 
-Start-up order: data dir → database (SQLite is migrated here; PostgreSQL must already be at
-head, via `clawfleet db upgrade`) → secret key → admin token → default tenant and project → API.
+Start-up order: data dir → secret key → database (SQLite is migrated here; PostgreSQL must
+already be at head, via `clawfleet db upgrade`) → admin token → default tenant and project → API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -83,12 +84,17 @@ def load_secret_box(settings: Settings) -> SecretBox:
 
 
 async def ensure_admin_token(settings: Settings, tokens: TokenService) -> str:
-    """Reuse the token in the data dir if it still works; otherwise mint and write a new one."""
+    """Reuse the token in the data dir if it still works; otherwise mint and write a new one.
+
+    With SQLite the data dir owns the database, so a new token replaces the old one. Several
+    servers may share one PostgreSQL database, each with its own data dir: there a new token is
+    added and the others' tokens stay valid.
+    """
     path = settings.resolved_data_dir / ADMIN_TOKEN_FILE
     existing = read_private_file(path)
     if existing and await tokens.is_valid(existing):
         return existing
-    token = await tokens.rotate_bootstrap_admin()
+    token = await tokens.new_bootstrap_admin(replace_others=settings.is_sqlite)
     write_private_file(path, token + "\n")
     log.info("wrote a new admin token to %s", path)
     return token
@@ -126,13 +132,28 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     return ControlPlane(settings, db, create_app(state), admin_token)
 
 
+def check_listen_address(host: str, port: int) -> None:
+    """Fail early, with a clear message, when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop whatever uses it or "
+                "choose another address with --host/--port"
+            ) from exc
+
+
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+    check_listen_address(settings.host, settings.port)
     plane = await build_control_plane(settings)
     config = uvicorn.Config(
         plane.app,
-        host=settings.server.host,
-        port=settings.server.port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         lifespan="off",

@@ -85,7 +85,11 @@ async def test_unknown_spec_field_is_422_naming_the_path(api: httpx.AsyncClient)
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["code"] == "invalid"
-    assert {"path": "spec.replicass", "message": "unknown field 'replicass'", "code": "unknown-field"} in problem["errors"]
+    assert {
+        "path": "spec.replicass",
+        "message": "unknown field 'replicass'",
+        "code": "unknown-field",
+    } in problem["errors"]
     assert "spec.replicass" in problem["detail"]
     # the same through apply, where the body is a union over kinds
     applied = await api.post("/api/v1/apply", json=doc)
@@ -180,16 +184,22 @@ async def test_parents_must_exist_and_children_block_delete(api: httpx.AsyncClie
     assert orphan.status_code == 404
     assert "tenant 'acme' not found" in orphan.json()["detail"]
     assert (await api.post("/api/v1/tenants", json=tenant("acme"))).status_code == 201
-    assert (await api.post("/api/v1/projects", json=project("web", tenant="acme"))).status_code == 201
+    assert (
+        await api.post("/api/v1/projects", json=project("web", tenant="acme"))
+    ).status_code == 201
     nowhere = await api.post("/api/v1/agents", json=agent("a1", tenant="acme", project="nope"))
     assert nowhere.status_code == 404
-    assert (await api.post("/api/v1/agents", json=agent("a1", tenant="acme", project="web"))).status_code == 201
+    assert (
+        await api.post("/api/v1/agents", json=agent("a1", tenant="acme", project="web"))
+    ).status_code == 201
 
     blocked = await api.delete("/api/v1/tenants/acme")
     assert blocked.status_code == 409 and blocked.json()["code"] == "has-dependents"
     blocked = await api.delete("/api/v1/projects/web", params={"tenant": "acme"})
     assert blocked.status_code == 409
-    assert (await api.delete("/api/v1/agents/a1", params={"tenant": "acme", "project": "web"})).status_code == 200
+    assert (
+        await api.delete("/api/v1/agents/a1", params={"tenant": "acme", "project": "web"})
+    ).status_code == 200
     assert (await api.delete("/api/v1/projects/web", params={"tenant": "acme"})).status_code == 200
     assert (await api.delete("/api/v1/tenants/acme")).status_code == 200
 
@@ -203,18 +213,25 @@ async def test_scoping_by_tenant_and_project(api: httpx.AsyncClient) -> None:
     await api.post("/api/v1/agents", json=agent("b"))
 
     def names(r: httpx.Response) -> list[str]:
-        return [f"{i['metadata']['tenant']}/{i['metadata']['project']}/{i['metadata']['name']}" for i in r.json()["items"]]
+        return [
+            f"{i['metadata']['tenant']}/{i['metadata']['project']}/{i['metadata']['name']}"
+            for i in r.json()["items"]
+        ]
 
     assert names(await api.get("/api/v1/agents")) == ["default/default/b"]
     web = await api.get("/api/v1/agents", params={"tenant": "acme", "project": "web"})
     assert names(web) == ["acme/web/a"]
-    every_project = await api.get("/api/v1/agents", params={"tenant": "acme", "allProjects": "true"})
+    every_project = await api.get(
+        "/api/v1/agents", params={"tenant": "acme", "allProjects": "true"}
+    )
     assert names(every_project) == ["acme/ops/a", "acme/web/a"]
     everything = await api.get("/api/v1/agents", params={"allTenants": "true"})
     assert names(everything) == ["acme/ops/a", "acme/web/a", "default/default/b"]
     # metadata and query must agree
     mismatch = await api.post(
-        "/api/v1/agents", params={"tenant": "default"}, json=agent("c", tenant="acme", project="web")
+        "/api/v1/agents",
+        params={"tenant": "default"},
+        json=agent("c", tenant="acme", project="web"),
     )
     assert mismatch.status_code == 422
     assert mismatch.json()["errors"][0]["path"] == "metadata.tenant"
@@ -222,7 +239,9 @@ async def test_scoping_by_tenant_and_project(api: httpx.AsyncClient) -> None:
 
 async def test_label_selectors(api: httpx.AsyncClient) -> None:
     for name, labels in [("a", {"team": "x", "tier": "1"}), ("b", {"team": "y"}), ("c", {})]:
-        assert (await api.post("/api/v1/agents", json=agent(name, labels=labels))).status_code == 201
+        assert (
+            await api.post("/api/v1/agents", json=agent(name, labels=labels))
+        ).status_code == 201
 
     async def select(selector: str) -> list[str]:
         r = await api.get("/api/v1/agents", params={"labelSelector": selector})

@@ -21,7 +21,9 @@ def test_directory_and_list_documents(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(
         "kind: Agent\nmetadata: {name: a}\n---\n# empty document\n---\n"
     )
-    (tmp_path / "a.json").write_text('{"kind": "TenantList", "items": [{"kind": "Tenant", "metadata": {"name": "t"}}]}')
+    (tmp_path / "a.json").write_text(
+        '{"kind": "TenantList", "items": [{"kind": "Tenant", "metadata": {"name": "t"}}]}'
+    )
     (tmp_path / "notes.txt").write_text("ignored")
     manifests = load_manifests([str(tmp_path)])
     assert [m.ref for m in manifests] == ["tenant/t", "agent/a"]

@@ -6,7 +6,6 @@ import asyncio
 
 from clawfleet.core.errors import AlreadyExists, Conflict
 from clawfleet.domain.kinds import AGENT
-from clawfleet.domain.selectors import Selector
 from clawfleet.schemas.agents import AgentIn
 from clawfleet.server import SYSTEM, ControlPlane
 from clawfleet.services.resources import ResourceService
@@ -50,5 +49,3 @@ async def test_concurrent_updates_lose_nothing(plane: ControlPlane) -> None:
     assert int(final["metadata"]["resourceVersion"]) == 1 + applied
     assert final["metadata"]["generation"] == 1 + applied
     assert applied >= 1
-
-

@@ -26,7 +26,7 @@ def _scope_param(field: str, value: str | None) -> str | None:
     return value
 
 
-def request_context(
+async def request_context(
     request: Request,
     tenant: Annotated[
         str | None, Query(description="Tenant to act in; defaults to the caller's tenant.")

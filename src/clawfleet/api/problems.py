@@ -29,6 +29,7 @@ _STATUS: list[tuple[type[ClawfleetError], int, str]] = [
     (errors.Unauthenticated, 401, "Unauthenticated"),
     (errors.Forbidden, 403, "Forbidden"),
     (errors.TemporaryError, 503, "Temporarily unavailable"),
+    (errors.PermanentError, 500, "Internal error"),
 ]
 
 _KIND_TAGS = {info.kind for info in ALL_KINDS}

@@ -49,7 +49,9 @@ def apply(
     filename: FileOpt,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
-    output: OutputOpt = "name",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Output format: name, json or yaml.")
+    ] = "name",
 ) -> None:
     """Create or update every resource in the given manifests (idempotent)."""
     check_output(output, ("name", "json", "yaml"))

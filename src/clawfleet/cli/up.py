@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,7 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         envvar="CLAWFLEET_DATA_DIR",
-        help="Where the database, keys and logs live (default ~/.clawfleet).",
+        help="Where the database, secret key and admin token live (default ~/.clawfleet).",
     ),
 ]
 DatabaseOpt = Annotated[
@@ -43,20 +44,11 @@ def _settings(
     host: str | None = None,
     port: int | None = None,
 ) -> Settings:
-    overrides: dict[str, object] = {}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides = {"data_dir": data_dir, "host": host, "port": port}
     settings = load_settings(config, **overrides)
-    if server or database_url:
-        settings = settings.model_copy(
-            update={
-                "server": settings.server.model_copy(update=server),
-                "database": settings.database.model_copy(
-                    update={"url": database_url} if database_url else {}
-                ),
-            }
-        )
+    if database_url:
+        database = settings.database.model_copy(update={"url": database_url})
+        settings = settings.model_copy(update={"database": database})
     return settings
 
 
@@ -64,11 +56,11 @@ def _settings(
 def up(
     host: Annotated[
         str | None,
-        typer.Option(help="Address to listen on [env CLAWFLEET_SERVER__HOST; default 127.0.0.1]."),
+        typer.Option(help="Address to listen on (env CLAWFLEET_HOST; default 127.0.0.1)."),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help=f"Port [env CLAWFLEET_SERVER__PORT; default {DEFAULT_PORT}]."),
+        typer.Option(help=f"Port (env CLAWFLEET_PORT; default {DEFAULT_PORT})."),
     ] = None,
     data_dir: DataDirOpt = None,
     database_url: DatabaseOpt = None,
@@ -88,12 +80,14 @@ def up(
             f"  database:    {database}\n"
             f"  admin token: {settings.resolved_data_dir / 'admin-token'}"
             " (the CLI on this machine finds it)\n"
-            f"  API docs:    {settings.base_url}/api/v1/docs\n"
+            f"  OpenAPI:     {settings.base_url}/api/v1/openapi.json (send the token)\n"
             "Press Ctrl-C to stop.",
             highlight=False,
         )
 
-    server.run(settings, ready)
+    # uvicorn re-raises Ctrl-C after its clean shutdown; stopping is the normal end.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(settings, ready)
     err.print("ClawFleet stopped.")
 
 

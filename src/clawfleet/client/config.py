@@ -78,7 +78,7 @@ def load_client_config(
     home_dir = Path(env.get("CLAWFLEET_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
     config_path = Path(env.get("CLAWFLEET_CONFIG") or DEFAULT_DATA_DIR / "config").expanduser()
     file = _read_config_file(config_path)
-    default_server = f"http://127.0.0.1:{env.get('CLAWFLEET_SERVER__PORT') or DEFAULT_PORT}"
+    default_server = f"http://127.0.0.1:{env.get('CLAWFLEET_PORT') or DEFAULT_PORT}"
     chosen_server = (
         server or env.get("CLAWFLEET_SERVER") or file.get("server") or default_server
     ).rstrip("/")

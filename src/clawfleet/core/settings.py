@@ -1,7 +1,7 @@
 """One typed settings tree for the control plane.
 
 Sources, strongest first: explicit overrides (CLI flags), ``CLAWFLEET_*`` environment variables
-(``__`` nests: ``CLAWFLEET_SERVER__PORT=9000``), an optional YAML config file
+(``__`` nests: ``CLAWFLEET_API__MAX_BODY_BYTES=1048576``), an optional YAML config file
 (``CLAWFLEET_CONFIG_FILE`` or ``--config``), then defaults. Built once in an entry point and passed
 down; library code never reads the environment.
 """
@@ -9,13 +9,14 @@ down; library code never reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -27,11 +28,6 @@ DEFAULT_DATA_DIR = Path("~/.clawfleet")
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ServerSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
 
 
 class DatabaseSettings(_Section):
@@ -53,7 +49,7 @@ class SecretSettings(_Section):
 
 
 class LogSettings(_Section):
-    level: str = "info"
+    level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = False
 
 
@@ -65,8 +61,11 @@ class Settings(BaseSettings):
         yaml_file=None,
     )
 
+    # host and port are top-level (CLAWFLEET_HOST, CLAWFLEET_PORT): CLAWFLEET_SERVER is the
+    # client's server URL, so no settings section may be called "server".
     data_dir: Path = DEFAULT_DATA_DIR
-    server: ServerSettings = ServerSettings()
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretSettings = SecretSettings()
@@ -104,12 +103,12 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        host = self.server.host
+        host = self.host
         if host in ("0.0.0.0", "::"):  # noqa: S104 - mapping a bind address to a dial address
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.server.port}"
+        return f"http://{host}:{self.port}"
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
@@ -127,3 +126,5 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,4 +40,3 @@ class ResourceRecord:
     status: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -11,10 +11,9 @@ import base64
 import binascii
 import contextlib
 import enum
-import hashlib
 import json
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -179,15 +178,17 @@ class ResourceService:
         """Create ``obj``; returns (the resource, whether this is a replayed first answer)."""
         desired = self._desired(ctx, obj)
         authorize(ctx.principal, Verb.CREATE, desired.key.kind, desired.key.tenant)
-        request_hash = hashlib.sha256(
+        # Keyed, because for a Secret the request includes its values.
+        request_hash = self.box.fingerprint(
             json.dumps(obj.model_dump(mode="json"), sort_keys=True, default=str).encode()
             + b"|"
             + json.dumps(sorted((desired.secret_values or {}).items()), default=str).encode()
-        ).hexdigest()
+        )
         now = self.clock.now()
         try:
             async with self.db.write() as conn:
                 if idempotency_key:
+                    await IdempotencyRepository(conn).purge(older_than=self._idempotency_horizon())
                     replay = await self._replay(conn, ctx, idempotency_key, request_hash)
                     if replay is not None:
                         return replay, True
@@ -297,8 +298,9 @@ class ResourceService:
     async def _replay(
         self, conn: AsyncConnection, ctx: RequestContext, key: str, request_hash: str
     ) -> dict[str, Any] | None:
-        newer_than = self.clock.now() - timedelta(seconds=self.limits.idempotency_ttl_seconds)
-        stored = await IdempotencyRepository(conn).find(ctx.principal.name, key, newer_than)
+        stored = await IdempotencyRepository(conn).find(
+            ctx.principal.name, key, self._idempotency_horizon()
+        )
         if stored is None:
             return None
         if stored.request_hash != request_hash:
@@ -309,6 +311,9 @@ class ResourceService:
             )
         answer: dict[str, Any] = json.loads(stored.body)
         return answer
+
+    def _idempotency_horizon(self) -> datetime:
+        return self.clock.now() - timedelta(seconds=self.limits.idempotency_ttl_seconds)
 
     async def _insert(self, conn: AsyncConnection, desired: Desired) -> ResourceRecord:
         repo = ResourceRepository(conn)

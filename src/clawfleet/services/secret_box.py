@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 
@@ -33,6 +35,11 @@ class SecretBox:
         if len(key) != 32:
             raise ConfigurationError("the secret key must be 32 bytes (base64 of 32 random bytes)")
         self._aead = AESGCM(key)
+        self._mac_key = hashlib.sha256(b"clawfleet-fingerprint\0" + key).digest()
+
+    def fingerprint(self, data: bytes) -> str:
+        """A keyed digest of ``data``: comparable, but useless for guessing values offline."""
+        return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()
 
     def seal(self, values: dict[str, bytes], *, bound_to: str) -> bytes:
         plain = json.dumps(

@@ -63,10 +63,11 @@ class TokenService:
             return False
         return True
 
-    async def rotate_bootstrap_admin(self) -> str:
-        """Revoke any bootstrap admin token and mint a new one."""
-        async with self.db.write() as conn:
-            repo = TokenRepository(conn)
-            while (old := await repo.find_by_name(ADMIN_TOKEN_NAME)) is not None:
-                await repo.revoke(old.id, self.clock.now())
+    async def new_bootstrap_admin(self, *, replace_others: bool) -> str:
+        """Mint a bootstrap admin token; with ``replace_others``, revoke the earlier ones."""
+        if replace_others:
+            async with self.db.write() as conn:
+                repo = TokenRepository(conn)
+                while (old := await repo.find_by_name(ADMIN_TOKEN_NAME)) is not None:
+                    await repo.revoke(old.id, self.clock.now())
         return await self.mint(name=ADMIN_TOKEN_NAME, principal="admin", role="admin")

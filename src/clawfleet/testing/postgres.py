@@ -66,7 +66,9 @@ class PostgresCluster:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(  # noqa: S603 - our own binaries, no shell
+            cmd, capture_output=True, text=True, timeout=120, check=False
+        )
         if result.returncode != 0:
             log = self.root / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""

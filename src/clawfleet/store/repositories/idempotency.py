@@ -51,6 +51,7 @@ class IdempotencyRepository:
         )
 
     async def purge(self, older_than: datetime) -> int:
+        """Forget answers older than the horizon (indexed on created_at)."""
         result = await self.conn.execute(
             delete(idempotency_keys).where(idempotency_keys.c.created_at <= older_than)
         )
