@@ -44,7 +44,7 @@ class ServerProcess:
         return env
 
     def start(self, *, upgrade: bool = True) -> ServerProcess:
-        """Start `clawfleet up`; on PostgreSQL first run `clawfleet db upgrade` unless told not to."""
+        """Start `clawfleet up`; on PostgreSQL run `clawfleet db upgrade` first unless told not."""
         if self.database_url and upgrade:
             self.cli("db", "upgrade", "--database-url", self.database_url)
         args = [sys.executable, "-m", "clawfleet", "up", "--port", str(self.port)]
