@@ -23,9 +23,11 @@ run: install
 
 test: install-dev lint typecheck layers pytest
 
+LINT_PATHS := src tests $(wildcard bench)
+
 lint:
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck:
 	$(BIN)/mypy src
