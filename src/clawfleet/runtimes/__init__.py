@@ -1,0 +1,1 @@
+"""L3: where Instances run. One small interface (``base.Runtime``), one module per backend."""
