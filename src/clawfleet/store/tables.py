@@ -95,3 +95,159 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "created_at"),
 )
+
+_SERIAL = BigInteger().with_variant(Integer, "sqlite")  # autoincrement on both databases
+
+# One replica of an Agent: a runner process (or container, or Pod) and its agent program.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("agent", String(63), nullable=False),
+    Column("agent_uid", String(36), nullable=False),
+    Column("agent_generation", BigInteger, nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("liveness", String(20), nullable=False),
+    Column("handle", JsonDoc, nullable=True),
+    Column("token_id", String(36), nullable=True),
+    Column("restarts", Integer, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("backoff_until", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("stop_requested", Integer, nullable=False),  # 0/1; set by scale-down, stop, restart
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant", "project", "name"),
+    Index(None, "agent_uid", "phase"),
+)
+
+# Units of work. `seq` gives FIFO order within a priority; `id` is the public name.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("seq", _SERIAL, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("tenant", String(63), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("agent", String(63), nullable=True),
+    Column("selector", Text, nullable=True),
+    Column("prompt", Text, nullable=False),
+    Column("data", JsonDoc, nullable=False),
+    Column("labels", JsonDoc, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("timeout_seconds", Integer, nullable=True),
+    Column("max_attempts", Integer, nullable=False),
+    Column("backoff_seconds", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("cancel_requested", Integer, nullable=False),
+    Column("current_run", String(32), nullable=True),
+    Column("result", JsonDoc, nullable=True),
+    Column("failure_kind", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    UniqueConstraint("tenant", "project", "idempotency_key"),
+    Index(None, "tenant", "project", "state"),
+)
+
+# What can be claimed, by which agent: one row per (task, candidate agent) while pending.
+dispatch_queue = Table(
+    "dispatch_queue",
+    metadata,
+    Column("agent_uid", String(36), primary_key=True),
+    Column("task_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("priority", Integer, nullable=False),
+    Column("not_before", UTCDateTime, nullable=False),
+    Index(None, "agent_uid", "priority", "task_seq"),
+    Index(None, "task_seq"),
+)
+
+# One attempt of a task on one instance.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("task_id", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("agent", String(63), nullable=False),
+    Column("instance_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("failure_kind", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("result", JsonDoc, nullable=True),
+    Column("usage", JsonDoc, nullable=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Index(None, "task_id"),
+    Index(None, "instance_id", "state"),
+    Index(None, "state", "lease_expires_at"),
+)
+
+# The ordered facts of a run. `runner_seq` makes a retried batch from the runner idempotent.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("runner_seq", BigInteger, nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("data", JsonDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("run_id", "runner_seq"),
+)
+
+# Commands for a runner (cancel, steer); acknowledged by the runner.
+run_commands = Table(
+    "run_commands",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("instance_id", String(36), nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("payload", JsonDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("acked_at", UTCDateTime, nullable=True),
+    Index(None, "instance_id", "acked_at"),
+)
+
+# What happened to a resource (woke, slept, launched, crashed), for `describe`.
+resource_events = Table(
+    "resource_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("tenant", String(63), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "kind", "tenant", "project", "name"),
+)
+
+# Leader leases: one holder per controller across control-plane replicas.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

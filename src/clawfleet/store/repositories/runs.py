@@ -1,0 +1,189 @@
+"""Run rows, their ordered events and the commands sent to runners."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clawfleet.store.repositories.rows import as_dict, as_dicts
+from clawfleet.store.tables import run_commands, run_events, runs
+
+
+class RunRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.conn.execute(insert(runs), list(rows))
+
+    async def get(self, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(runs).where(runs.c.id == run_id)
+        if for_update:
+            query = query.with_for_update()
+        return as_dict((await self.conn.execute(query)).first())
+
+    async def find(
+        self,
+        *,
+        tenant: str | None = None,
+        project: str | None = None,
+        tenants: Sequence[str] | None = None,
+        task_id: str | None = None,
+        instance_id: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        c = runs.c
+        query = select(runs)
+        for column, value in ((c.tenant, tenant), (c.project, project), (c.task_id, task_id),
+                              (c.instance_id, instance_id), (c.state, state)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        if tenants is not None:
+            query = query.where(c.tenant.in_(tenants))
+        if after is not None:
+            query = query.where(c.id > after)
+        query = query.order_by(c.id).limit(limit)
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def expired(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        c = runs.c
+        query = (
+            select(runs)
+            .where(c.state == "running", c.lease_expires_at < now)
+            .order_by(c.lease_expires_at)
+            .limit(limit)
+        )
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def overdue(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        c = runs.c
+        query = (
+            select(runs)
+            .where(c.state == "running", c.deadline_at.is_not(None), c.deadline_at < now)
+            .limit(limit)
+        )
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def finish(self, run_id: str, values: dict[str, Any]) -> bool:
+        """Move a running run to its end state; False if it had already ended."""
+        query = update(runs).where(runs.c.id == run_id, runs.c.state == "running").values(**values)
+        return (await self.conn.execute(query)).rowcount == 1
+
+    async def renew_leases(self, instance_id: str, run_ids: Sequence[str], until: datetime) -> None:
+        if run_ids:
+            c = runs.c
+            await self.conn.execute(
+                update(runs)
+                .where(c.instance_id == instance_id, c.state == "running", c.id.in_(run_ids))
+                .values(lease_expires_at=until)
+            )
+
+    async def extend_all_leases(self, until: datetime) -> int:
+        c = runs.c
+        result = await self.conn.execute(
+            update(runs)
+            .where(c.state == "running", c.lease_expires_at < until)
+            .values(lease_expires_at=until)
+        )
+        return int(result.rowcount)
+
+    async def running_on(self, instance_id: str) -> list[dict[str, Any]]:
+        c = runs.c
+        query = select(runs).where(c.instance_id == instance_id, c.state == "running")
+        return as_dicts((await self.conn.execute(query)).all())
+
+    # -- events --------------------------------------------------------------------------
+
+    async def add_events(self, run_id: str, events: Sequence[dict[str, Any]], now: datetime) -> int:
+        """Append events in order; those whose ``runner_seq`` is already stored are skipped.
+
+        Returns the run's last seq. The caller holds the run row (write transaction)."""
+        e = run_events.c
+        numbered = [ev for ev in events if ev.get("runner_seq") is not None]
+        seen: set[int] = set()
+        if numbered:
+            query = select(e.runner_seq).where(
+                e.run_id == run_id, e.runner_seq.in_([ev["runner_seq"] for ev in numbered])
+            )
+            seen = {int(v) for v in (await self.conn.execute(query)).scalars().all()}
+        fresh, batch_seen = [], set()
+        for ev in events:
+            rseq = ev.get("runner_seq")
+            if rseq is not None and (rseq in seen or rseq in batch_seen):
+                continue
+            if rseq is not None:
+                batch_seen.add(rseq)
+            fresh.append(ev)
+        current = await self.conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(last_seq=runs.c.last_seq + len(fresh))
+            .returning(runs.c.last_seq)
+        )
+        last = int(current.scalar_one())
+        if fresh:
+            first = last - len(fresh) + 1
+            await self.conn.execute(
+                insert(run_events),
+                [
+                    {
+                        "run_id": run_id,
+                        "seq": first + index,
+                        "runner_seq": ev.get("runner_seq"),
+                        "type": ev["type"],
+                        "data": ev.get("data") or {},
+                        "created_at": ev.get("created_at") or now,
+                    }
+                    for index, ev in enumerate(fresh)
+                ],
+            )
+        return last
+
+    async def events(self, run_id: str, *, after: int, limit: int) -> list[dict[str, Any]]:
+        e = run_events.c
+        query = (
+            select(e.seq, e.type, e.data, e.created_at)
+            .where(e.run_id == run_id, e.seq > after)
+            .order_by(e.seq)
+            .limit(limit)
+        )
+        return as_dicts((await self.conn.execute(query)).all())
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def add_command(
+        self, instance_id: str, run_id: str, kind: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        result = await self.conn.execute(
+            insert(run_commands)
+            .values(
+                instance_id=instance_id, run_id=run_id, type=kind, payload=payload, created_at=now
+            )
+            .returning(run_commands.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def pending_commands(self, instance_id: str) -> list[dict[str, Any]]:
+        c = run_commands.c
+        query = (
+            select(c.id, c.run_id, c.type, c.payload)
+            .where(c.instance_id == instance_id, c.acked_at.is_(None))
+            .order_by(c.id)
+        )
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def ack_commands(self, instance_id: str, ids: Sequence[int], now: datetime) -> None:
+        if ids:
+            c = run_commands.c
+            await self.conn.execute(
+                update(run_commands)
+                .where(c.instance_id == instance_id, c.id.in_(ids), c.acked_at.is_(None))
+                .values(acked_at=now)
+            )

@@ -1,0 +1,140 @@
+"""Task rows and the dispatch queue.
+
+A pending task has one queue row per candidate agent. Claiming picks the best row for an agent
+(priority, then FIFO), removes every queue row of that task, and moves the task from pending to
+claimed with a compare-and-swap on its state; on PostgreSQL the pick uses FOR UPDATE SKIP LOCKED
+so concurrent claimers never wait on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clawfleet.store.repositories.rows import as_dict, as_dicts
+from clawfleet.store.tables import dispatch_queue, tasks
+
+
+class TaskRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert(self, values: dict[str, Any]) -> int:
+        result = await self.conn.execute(insert(tasks).values(**values).returning(tasks.c.seq))
+        return int(result.scalar_one())
+
+    async def get(self, task_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(tasks).where(tasks.c.id == task_id)
+        if for_update:
+            query = query.with_for_update()
+        return as_dict((await self.conn.execute(query)).first())
+
+    async def get_many(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
+        query = select(tasks).where(tasks.c.seq.in_(seqs)).order_by(tasks.c.seq)
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def find_by_idempotency_key(
+        self, tenant: str, project: str, key: str
+    ) -> dict[str, Any] | None:
+        c = tasks.c
+        query = select(tasks).where(
+            c.tenant == tenant, c.project == project, c.idempotency_key == key
+        )
+        return as_dict((await self.conn.execute(query)).first())
+
+    async def find(
+        self,
+        *,
+        tenant: str | None,
+        project: str | None,
+        tenants: Sequence[str] | None = None,
+        state: str | None = None,
+        agent: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        c = tasks.c
+        query = select(tasks)
+        if tenant is not None:
+            query = query.where(c.tenant == tenant)
+        if tenants is not None:
+            query = query.where(c.tenant.in_(tenants))
+        if project is not None:
+            query = query.where(c.project == project)
+        if state is not None:
+            query = query.where(c.state == state)
+        if agent is not None:
+            query = query.where(c.agent == agent)
+        if after_seq is not None:
+            query = query.where(c.seq > after_seq)
+        query = query.order_by(c.seq).limit(limit)
+        return as_dicts((await self.conn.execute(query)).all())
+
+    async def update(
+        self, task_id: str, values: dict[str, Any], *, expected_state: str | None = None
+    ) -> bool:
+        query = update(tasks).where(tasks.c.id == task_id).values(**values)
+        if expected_state is not None:
+            query = query.where(tasks.c.state == expected_state)
+        return (await self.conn.execute(query)).rowcount == 1
+
+    async def count_by_state(self, states: Sequence[str]) -> dict[str, int]:
+        c = tasks.c
+        query = select(c.state, func.count()).where(c.state.in_(states)).group_by(c.state)
+        return {row[0]: int(row[1]) for row in (await self.conn.execute(query)).all()}
+
+
+class QueueRepository:
+    def __init__(self, conn: AsyncConnection, *, skip_locked: bool) -> None:
+        self.conn = conn
+        self.skip_locked = skip_locked
+
+    async def enqueue(
+        self, task_seq: int, agent_uids: Sequence[str], priority: int, not_before: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert(dispatch_queue),
+            [
+                {
+                    "agent_uid": uid,
+                    "task_seq": task_seq,
+                    "priority": priority,
+                    "not_before": not_before,
+                }
+                for uid in agent_uids
+            ],
+        )
+
+    async def pick(self, agent_uid: str, now: datetime, limit: int) -> list[int]:
+        """Task seqs an agent may claim now, best first (locked on PostgreSQL)."""
+        q = dispatch_queue.c
+        query = (
+            select(q.task_seq)
+            .where(q.agent_uid == agent_uid, q.not_before <= now)
+            .order_by(q.priority.desc(), q.task_seq)
+            .limit(limit)
+        )
+        if self.skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        return [int(seq) for seq in (await self.conn.execute(query)).scalars().all()]
+
+    async def remove(self, task_seqs: Sequence[int]) -> None:
+        if task_seqs:
+            await self.conn.execute(
+                delete(dispatch_queue).where(dispatch_queue.c.task_seq.in_(task_seqs))
+            )
+
+    async def pending_by_agent(self) -> dict[str, int]:
+        q = dispatch_queue.c
+        query = select(q.agent_uid, func.count()).group_by(q.agent_uid)
+        return {row[0]: int(row[1]) for row in (await self.conn.execute(query)).all()}
+
+    async def next_ready_at(self, agent_uid: str, after: datetime) -> datetime | None:
+        q = dispatch_queue.c
+        query = select(func.min(q.not_before)).where(q.agent_uid == agent_uid, q.not_before > after)
+        value = (await self.conn.execute(query)).scalar_one_or_none()
+        return value  # type: ignore[no-any-return]
