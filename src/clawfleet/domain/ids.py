@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from typing import NewType
 
@@ -12,3 +14,17 @@ ProjectName = NewType("ProjectName", str)
 
 def new_uid() -> Uid:
     return Uid(str(uuid.uuid4()))
+
+
+def _ordered(prefix: str) -> str:
+    # Time-ordered (ms, 12 hex) + random (10 hex): sortable, unique, a valid resource name.
+    millis = time.time_ns() // 1_000_000
+    return f"{prefix}{millis:012x}{secrets.token_hex(5)}"
+
+
+def new_task_id() -> str:
+    return _ordered("t")
+
+
+def new_run_id() -> str:
+    return _ordered("r")

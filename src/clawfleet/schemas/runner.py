@@ -1,0 +1,44 @@
+"""The runner protocol (DESIGN.md §5): what runners send and receive."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from clawfleet.schemas.base import WireModel
+
+Liveness = Literal["starting", "ready", "waiting-model", "waiting-tool", "idle", "degraded"]
+
+
+class HeartbeatIn(WireModel):
+    liveness: Liveness = "ready"
+    active_runs: list[str] = Field(default_factory=list, max_length=1024)
+    acked_commands: list[int] = Field(default_factory=list, max_length=1024)
+
+
+class ClaimIn(WireModel):
+    max: int = Field(default=1, ge=1, le=256)
+    wait: float = Field(default=25.0, ge=0, le=60)
+
+
+class EventIn(WireModel):
+    seq: int = Field(ge=1)
+    type: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z_-]*$")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventsIn(WireModel):
+    events: list[EventIn] = Field(max_length=10_000)
+
+
+class CompleteIn(WireModel):
+    status: Literal["succeeded", "failed"]
+    output: Any = None
+    failure_kind: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=64 * 1024)
+    usage: dict[str, Any] | None = None
+
+
+class CommandsWaitIn(WireModel):
+    wait: float = Field(default=25.0, ge=0, le=60)

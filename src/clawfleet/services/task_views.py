@@ -1,0 +1,131 @@
+"""Wire views of tasks, runs and instances (rows → envelopes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clawfleet.schemas.base import API_VERSION
+from clawfleet.services.views import format_time
+
+
+def _time(value: Any) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def _duration(seconds: int | None) -> str | None:
+    return f"{seconds}s" if seconds is not None else None
+
+
+def view_task(row: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "prompt": row["prompt"],
+        "data": row["data"],
+        "priority": row["priority"],
+        "retry": {"maxAttempts": row["max_attempts"], "backoff": f"{row['backoff_seconds']}s"},
+    }
+    if row["agent"]:
+        spec["agent"] = row["agent"]
+    if row["selector"]:
+        spec["selector"] = row["selector"]
+    if row["timeout_seconds"] is not None:
+        spec["timeout"] = _duration(row["timeout_seconds"])
+    if row["idempotency_key"]:
+        spec["idempotencyKey"] = row["idempotency_key"]
+    status = {
+        "state": row["state"],
+        "attempts": row["attempts"],
+        "currentRun": row["current_run"],
+        "result": row["result"],
+        "failureKind": row["failure_kind"],
+        "error": row["error"],
+        "cancelRequested": bool(row["cancel_requested"]),
+        "finishedAt": _time(row["finished_at"]),
+    }
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {
+            "name": row["id"],
+            "tenant": row["tenant"],
+            "project": row["project"],
+            "uid": row["id"],
+            "labels": row["labels"],
+            "createdBy": row["created_by"],
+            "createdAt": _time(row["created_at"]),
+            "updatedAt": _time(row["updated_at"]),
+        },
+        "spec": spec,
+        "status": status,
+    }
+
+
+def view_run(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {
+            "name": row["id"],
+            "tenant": row["tenant"],
+            "project": row["project"],
+            "uid": row["id"],
+            "createdAt": _time(row["started_at"]),
+        },
+        "spec": {
+            "task": row["task_id"],
+            "attempt": row["attempt"],
+            "agent": row["agent"],
+            "instance": row["instance_id"],
+        },
+        "status": {
+            "state": row["state"],
+            "failureKind": row["failure_kind"],
+            "error": row["error"],
+            "result": row["result"],
+            "usage": row["usage"],
+            "lastSeq": row["last_seq"],
+            "queuedAt": _time(row["queued_at"]),
+            "startedAt": _time(row["started_at"]),
+            "finishedAt": _time(row["finished_at"]),
+        },
+    }
+
+
+def view_event(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "type": row["type"],
+        "data": row["data"],
+        "time": _time(row["created_at"]),
+    }
+
+
+def view_instance(row: dict[str, Any]) -> dict[str, Any]:
+    handle = row["handle"] or {}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Instance",
+        "metadata": {
+            "name": row["name"],
+            "tenant": row["tenant"],
+            "project": row["project"],
+            "uid": row["id"],
+            "labels": {"clawfleet.dev/agent": row["agent"]},
+            "createdAt": _time(row["created_at"]),
+            "updatedAt": _time(row["updated_at"]),
+        },
+        "spec": {
+            "agent": row["agent"],
+            "agentGeneration": row["agent_generation"],
+            "runtime": row["runtime"],
+        },
+        "status": {
+            "phase": row["phase"],
+            "liveness": row["liveness"],
+            "restarts": row["restarts"],
+            "lastError": row["last_error"],
+            "heartbeatAt": _time(row["heartbeat_at"]),
+            "startedAt": _time(row["started_at"]),
+            "stoppedAt": _time(row["stopped_at"]),
+            "ref": handle.get("ref"),
+        },
+    }

@@ -1,0 +1,334 @@
+"""Task use cases: submit, read, cancel and steer.
+
+Submitting records the task and its queue rows in one transaction and then wakes the runners of
+the candidate agents (and the agent controller, which wakes a sleeping agent). Cancel and steer
+of a running task become commands for the runner that holds its run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from clawfleet.core.clock import Clock
+from clawfleet.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from clawfleet.domain.ids import new_task_id
+from clawfleet.domain.kinds import AGENT
+from clawfleet.domain.lifecycle import TASK_TERMINAL, TaskState, check_task
+from clawfleet.domain.resources import ResourceKey
+from clawfleet.domain.selectors import parse_selector
+from clawfleet.schemas.base import parse_duration
+from clawfleet.schemas.tasks import TaskIn
+from clawfleet.services.access import Verb, authorize, visible_tenants
+from clawfleet.services.context import RequestContext
+from clawfleet.services.scoping import resolve_key
+from clawfleet.services.task_views import view_event, view_run, view_task
+from clawfleet.store.db import Database
+from clawfleet.store.notify import Notifier
+from clawfleet.store.repositories.resources import ResourceRepository
+from clawfleet.store.repositories.runs import RunRepository
+from clawfleet.store.repositories.tasks import QueueRepository, TaskRepository
+
+RECONCILE_CHANNEL = "reconcile"
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class TaskService:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self.db = db
+        self.clock = clock
+        self.notifier = notifier
+
+    async def submit(
+        self, ctx: RequestContext, task: TaskIn, *, idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Queue a task; returns (view, created). A repeated idempotency key returns the first."""
+        meta, spec = task.metadata, task.spec
+        scope = resolve_key(
+            ctx, AGENT, meta.name or "x", meta_tenant=meta.tenant, meta_project=meta.project
+        )
+        authorize(ctx.principal, Verb.CREATE, "Task", scope.tenant)
+        key = idempotency_key or spec.idempotency_key
+        now = self.clock.now()
+        task_id = meta.name or new_task_id()
+        try:
+            async with self.db.write() as conn:
+                tasks = TaskRepository(conn)
+                if key and (
+                    existing := await tasks.find_by_idempotency_key(
+                        scope.tenant, scope.project, key
+                    )
+                ):
+                    return view_task(existing), False
+                if await tasks.get(task_id) is not None:
+                    raise Conflict(f"task {task_id!r} already exists", code="already-exists")
+                targets = await self._targets(conn, scope, spec.agent, spec.selector)
+                row = {
+                    "id": task_id,
+                    "tenant": scope.tenant,
+                    "project": scope.project,
+                    "agent": spec.agent,
+                    "selector": spec.selector,
+                    "prompt": spec.prompt,
+                    "data": spec.data,
+                    "labels": dict(meta.labels),
+                    "priority": spec.priority,
+                    "idempotency_key": key,
+                    "timeout_seconds": parse_duration(spec.timeout) if spec.timeout else None,
+                    "max_attempts": spec.retry.max_attempts,
+                    "backoff_seconds": parse_duration(spec.retry.backoff),
+                    "attempts": 0,
+                    "state": TaskState.PENDING.value,
+                    "cancel_requested": 0,
+                    "created_by": ctx.principal.name,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                seq = await tasks.insert(row)
+                await QueueRepository(conn, skip_locked=not self.db.is_sqlite).enqueue(
+                    seq, targets, spec.priority, now
+                )
+                row.update(
+                    seq=seq,
+                    current_run=None,
+                    result=None,
+                    failure_kind=None,
+                    error=None,
+                    finished_at=None,
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"task {task_id!r} already exists", code="already-exists") from exc
+        channels = [f"agent:{uid}" for uid in targets] + [RECONCILE_CHANNEL]
+        self.notifier.publish(*channels)
+        await self.notifier.send_remote(channels)
+        return view_task(row), True
+
+    async def _targets(
+        self, conn: Any, scope: ResourceKey, agent: str | None, selector: str | None
+    ) -> list[str]:
+        resources = ResourceRepository(conn)
+        if agent:
+            key = ResourceKey("Agent", scope.tenant, scope.project, agent)
+            record = await resources.get(key)
+            if record is None:
+                raise NotFound(
+                    f"{key.describe()} not found; list agents with "
+                    f"`clawfleet get agents --tenant {scope.tenant} --project {scope.project}`"
+                )
+            return [record.uid]
+        records = await resources.list(
+            "Agent",
+            tenant=scope.tenant,
+            project=scope.project,
+            selector=parse_selector(selector),
+            after=None,
+            limit=1000,
+        )
+        if not records:
+            raise InvalidInput(
+                f"no agent in project {scope.project!r} matches selector {selector!r}",
+                [FieldError("spec.selector", "matches no agent", "no-match")],
+            )
+        return [record.uid for record in records]
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def _task(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = await TaskRepository(conn).get(name)
+        if row is None or not self._visible(ctx, row):
+            raise NotFound(f"task {name!r} not found; list tasks with `clawfleet get tasks`")
+        return row
+
+    @staticmethod
+    def _visible(ctx: RequestContext, row: dict[str, Any]) -> bool:
+        tenants = visible_tenants(ctx.principal)
+        return tenants is None or row["tenant"] in tenants
+
+    async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+        row = await self._task(ctx, name)
+        authorize(ctx.principal, Verb.GET, "Task", row["tenant"])
+        return view_task(row)
+
+    async def find(
+        self,
+        ctx: RequestContext,
+        *,
+        state: str | None = None,
+        agent: str | None = None,
+        all_tenants: bool = False,
+        all_projects: bool = False,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> TaskPage:
+        tenant = None if all_tenants else ctx.default_tenant
+        project = None if (all_tenants or all_projects) else ctx.default_project
+        authorize(ctx.principal, Verb.LIST, "Task", tenant or "")
+        after = _cursor(cursor)
+        async with self.db.read() as conn:
+            rows = await TaskRepository(conn).find(
+                tenant=tenant,
+                project=project,
+                tenants=visible_tenants(ctx.principal),
+                state=state,
+                agent=agent,
+                after_seq=after,
+                limit=limit + 1,
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return TaskPage([view_task(r) for r in rows], str(rows[-1]["seq"]) if more else None)
+
+    async def runs(self, ctx: RequestContext, name: str) -> list[dict[str, Any]]:
+        row = await self._task(ctx, name)
+        async with self.db.read() as conn:
+            found = await RunRepository(conn).find(task_id=row["id"], limit=1000)
+        return [view_run(r) for r in found]
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def cancel(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+        row = await self._task(ctx, name)
+        authorize(ctx.principal, Verb.UPDATE, "Task", row["tenant"])
+        now = self.clock.now()
+        instance = None
+        async with self.db.write() as conn:
+            tasks = TaskRepository(conn)
+            current = await tasks.get(row["id"], for_update=True)
+            assert current is not None
+            state = TaskState(current["state"])
+            if state in TASK_TERMINAL:
+                return view_task(current)
+            if state in (TaskState.PENDING, TaskState.BLOCKED):
+                check_task(state, TaskState.CANCELLED)
+                values = {
+                    "state": TaskState.CANCELLED.value,
+                    "failure_kind": "cancelled",
+                    "error": f"cancelled by {ctx.principal.name}",
+                    "finished_at": now,
+                    "updated_at": now,
+                }
+                await tasks.update(current["id"], values)
+                await QueueRepository(conn, skip_locked=not self.db.is_sqlite).remove(
+                    [current["seq"]]
+                )
+            else:
+                values = {"cancel_requested": 1, "updated_at": now}
+                await tasks.update(current["id"], values)
+                runs = RunRepository(conn)
+                run = await runs.get(current["current_run"]) if current["current_run"] else None
+                if run is not None and run["state"] == "running":
+                    instance = run["instance_id"]
+                    await runs.add_command(instance, run["id"], "cancel", {"reason": "user"}, now)
+                    await runs.add_events(
+                        run["id"],
+                        [
+                            {
+                                "type": "status",
+                                "data": {"cancelRequested": True, "by": ctx.principal.name},
+                            }
+                        ],
+                        now,
+                    )
+            current.update(values)
+        if instance:
+            await self._wake(f"instance:{instance}", f"run:{current['current_run']}")
+        return view_task(current)
+
+    async def steer(self, ctx: RequestContext, name: str, message: str) -> dict[str, Any]:
+        """Send ``message`` into the running attempt of task (or run) ``name``."""
+        run = await self._active_run(ctx, name)
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            runs = RunRepository(conn)
+            command = await runs.add_command(
+                run["instance_id"], run["id"], "steer", {"message": message}, now
+            )
+        await self._wake(f"instance:{run['instance_id']}")
+        return {"run": run["id"], "command": command, "status": "sent"}
+
+    async def _active_run(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            run = await RunRepository(conn).get(name)
+            if run is None:
+                task = await TaskRepository(conn).get(name)
+                if task is not None and task["current_run"]:
+                    run = await RunRepository(conn).get(task["current_run"])
+        if run is None or not self._visible(ctx, run):
+            raise NotFound(f"no task or run {name!r}; list them with `clawfleet get tasks`")
+        authorize(ctx.principal, Verb.UPDATE, "Task", run["tenant"])
+        if run["state"] != "running":
+            raise Conflict(
+                f"run {run['id']} is {run['state']}; only a running task can be steered",
+                code="not-running",
+            )
+        return run
+
+    async def _wake(self, *channels: str) -> None:
+        self.notifier.publish(*channels)
+        await self.notifier.send_remote(list(channels))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    async def get_run(self, ctx: RequestContext, run_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            run = await RunRepository(conn).get(run_id)
+        if run is None or not self._visible(ctx, run):
+            raise NotFound(f"run {run_id!r} not found; list runs with `clawfleet get runs`")
+        authorize(ctx.principal, Verb.GET, "Run", run["tenant"])
+        return run
+
+    async def list_runs(
+        self,
+        ctx: RequestContext,
+        *,
+        task: str | None = None,
+        state: str | None = None,
+        all_tenants: bool = False,
+        all_projects: bool = False,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> TaskPage:
+        tenant = None if all_tenants else ctx.default_tenant
+        project = None if (all_tenants or all_projects) else ctx.default_project
+        authorize(ctx.principal, Verb.LIST, "Run", tenant or "")
+        async with self.db.read() as conn:
+            rows = await RunRepository(conn).find(
+                tenant=tenant,
+                project=project,
+                tenants=visible_tenants(ctx.principal),
+                task_id=task,
+                state=state,
+                after=cursor,
+                limit=limit + 1,
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return TaskPage([view_run(r) for r in rows], rows[-1]["id"] if more else None)
+
+    async def events(
+        self, ctx: RequestContext, run_id: str, *, after: int = 0, limit: int = 1000
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The run and its events with seq > ``after``, in order."""
+        run = await self.get_run(ctx, run_id)
+        async with self.db.read() as conn:
+            rows = await RunRepository(conn).events(run_id, after=after, limit=limit)
+            fresh = await RunRepository(conn).get(run_id)
+        return fresh or run, [view_event(r) for r in rows]
+
+
+def _cursor(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(
+            "invalid continue token", [FieldError("continue", "not a token this server issued")]
+        )
+    return int(text)
