@@ -457,11 +457,13 @@ class Dispatcher:
                         conn, run, FailureKind.TIMEOUT, "the run exceeded its timeout", now
                     )
                     failed.append(run)
-                elif not run.get("_cancel_sent"):
-                    await runs.add_command(
-                        run["instance_id"], run["id"], "cancel", {"reason": "timeout"}, now
-                    )
-                    cancels.append(run["instance_id"])
+                else:
+                    pending = await runs.pending_commands(run["instance_id"])
+                    if not any(c["run_id"] == run["id"] and c["type"] == "cancel" for c in pending):
+                        await runs.add_command(
+                            run["instance_id"], run["id"], "cancel", {"reason": "timeout"}, now
+                        )
+                        cancels.append(run["instance_id"])
         await self._publish_requeued(failed)
         if cancels:
             self.notifier.publish(*(f"instance:{i}" for i in cancels))
