@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import contextlib
 import enum
 import json
@@ -272,6 +273,84 @@ class ResourceService:
         """Create ``obj`` unless a resource of that name exists (used for bootstrap defaults)."""
         with contextlib.suppress(AlreadyExists):
             await self.create(ctx, obj)
+
+    # -- for controllers and agent operations ------------------------------------------------
+
+    async def all_of_kind(self, kind: str) -> builtins.list[ResourceRecord]:
+        """Every resource of a kind in every tenant (controllers only)."""
+        found: builtins.list[ResourceRecord] = []
+        after: Cursor | None = None
+        async with self.db.read() as conn:
+            repo = ResourceRepository(conn)
+            while True:
+                page = await repo.list(
+                    kind, tenant=None, project=None, selector=Selector(), after=after, limit=1000
+                )
+                found += page
+                if len(page) < 1000:
+                    return found
+                last = page[-1].key
+                after = (last.tenant, last.project, last.name)
+
+    async def set_status(self, record: ResourceRecord, status: dict[str, Any]) -> bool:
+        """Write what controllers observed; no generation bump. False if it changed meanwhile."""
+        if record.status == status:
+            return True
+        updated = replace(
+            record,
+            status=status,
+            resource_version=record.resource_version + 1,
+            updated_at=self.clock.now(),
+        )
+        async with self.db.write() as conn:
+            return await ResourceRepository(conn).replace(
+                updated, expected_version=record.resource_version
+            )
+
+    async def patch_spec(
+        self, ctx: RequestContext, kind: KindInfo, name: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Change some spec fields (scale, sleep, wake), bumping the generation if they differ."""
+        key = resolve_key(ctx, kind, name)
+        authorize(ctx.principal, Verb.UPDATE, kind.kind, key.tenant)
+        async with self.db.write() as conn:
+            repo = ResourceRepository(conn)
+            current = await repo.get(key, for_update=True)
+            if current is None:
+                raise _not_found(key)
+            spec = {**current.spec, **changes}
+            if spec == current.spec:
+                return view_resource(current)
+            record = replace(
+                current,
+                spec=spec,
+                generation=current.generation + 1,
+                resource_version=current.resource_version + 1,
+                updated_at=self.clock.now(),
+            )
+            if not await repo.replace(record, expected_version=current.resource_version):
+                raise self._stale(key)
+        return view_resource(record)
+
+    async def resolve_secret_env(self, agent: ResourceRecord) -> dict[str, str]:
+        """The values of an agent's secretEnv; raises NotFound naming what is missing."""
+        refs: dict[str, Any] = agent.spec.get("secretEnv") or {}
+        resolved: dict[str, str] = {}
+        async with self.db.read() as conn:
+            repo = ResourceRepository(conn)
+            values = SecretValues(SecretVersionRepository(conn), self.box)
+            for env_name, ref in refs.items():
+                key = ResourceKey("Secret", agent.key.tenant, agent.key.project, ref["secret"])
+                secret = await repo.get(key)
+                if secret is None:
+                    raise NotFound(f"secretEnv {env_name}: {key.describe()} not found")
+                _, data = await values.current(secret.uid)
+                if ref["key"] not in data:
+                    raise NotFound(
+                        f"secretEnv {env_name}: secret {ref['secret']!r} has no key {ref['key']!r}"
+                    )
+                resolved[env_name] = data[ref["key"]].decode(errors="replace")
+        return resolved
 
     # -- internals ---------------------------------------------------------------------------
 

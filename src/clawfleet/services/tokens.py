@@ -44,6 +44,26 @@ class TokenService:
             )
         return token
 
+    async def mint_runner(self, instance_id: str, tenant: str) -> tuple[str, str]:
+        """A token good only for one instance's runner endpoints; returns (token id, token)."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = str(uuid.uuid4())
+        async with self.db.write() as conn:
+            await TokenRepository(conn).add(
+                id=token_id,
+                name=f"runner:{instance_id}",
+                token_hash=hash_token(token),
+                principal=f"instance:{instance_id}",
+                role="runner",
+                tenant=tenant,
+                now=self.clock.now(),
+            )
+        return token_id, token
+
+    async def revoke(self, token_id: str) -> None:
+        async with self.db.write() as conn:
+            await TokenRepository(conn).revoke(token_id, self.clock.now())
+
     async def authenticate(self, token: str) -> Principal:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 512:
             raise Unauthenticated("invalid token")
