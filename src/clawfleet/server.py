@@ -7,17 +7,24 @@ already be at head, via `clawfleet db upgrade`) → admin token → default tena
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from clawfleet.api.app import create_app
 from clawfleet.api.state import ApiState
+from clawfleet.controllers.agents import AgentController, AgentControllerConfig
+from clawfleet.controllers.base import Controller
+from clawfleet.controllers.reaper import RunReaper
 from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.errors import ConfigurationError
 from clawfleet.core.paths import (
@@ -28,13 +35,19 @@ from clawfleet.core.paths import (
     write_private_file,
 )
 from clawfleet.core.settings import Settings
+from clawfleet.runtimes.base import Handle, Runtime
+from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
 from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
+from clawfleet.services.dispatch import DispatchConfig, Dispatcher
+from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService
 from clawfleet.services.secret_box import SecretBox, generate_key
+from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store import migrate
 from clawfleet.store.db import Database
+from clawfleet.store.notify import Notifier, PostgresNotifier
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +61,29 @@ def clawfleet_version() -> str:
         return "0.0.0+unknown"
 
 
+# Passed from the control plane's environment to runners (nothing else is).
+PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "TZ")
+
+
 @dataclass
 class ControlPlane:
     settings: Settings
     db: Database
     app: FastAPI
     admin_token: str
+    notifier: Notifier
+    dispatcher: Dispatcher
+    runtimes: dict[str, Runtime]
+    controllers: list[Controller] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.notifier.start()
+        # Runners kept working while we were away; give them one lease period to check in.
+        await self.dispatcher.extend_leases()
+
+    async def close(self) -> None:
+        await self.notifier.close()
+        await self.db.close()
 
 
 async def prepare_database(settings: Settings) -> Database:
@@ -122,14 +152,64 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
             {"kind": "Project", "metadata": {"name": DEFAULT_PROJECT, "tenant": DEFAULT_TENANT}}
         ),
     )
+    notifier: Notifier = Notifier() if db.is_sqlite else PostgresNotifier(_asyncpg_dsn(db.url))
+    dispatch = settings.dispatch
+    dispatcher = Dispatcher(
+        db,
+        clock,
+        notifier,
+        DispatchConfig(
+            lease_seconds=dispatch.lease_seconds, heartbeat_seconds=dispatch.heartbeat_seconds
+        ),
+    )
+    instances = InstanceService(db, clock, notifier)
+    local = LocalRuntime(settings.resolved_data_dir / "instances", clock=clock)
+    runtimes: dict[str, Runtime] = {local.name: local}
     state = ApiState(
         db=db,
         tokens=tokens,
         resources=resources,
+        tasks=TaskService(db, clock, notifier),
+        dispatcher=dispatcher,
+        instances=instances,
+        notifier=notifier,
+        logs=_log_reader(runtimes),
         max_body_bytes=settings.api.max_body_bytes,
         version=clawfleet_version(),
     )
-    return ControlPlane(settings, db, create_app(state), admin_token)
+    config = AgentControllerConfig(
+        server_url=settings.base_url,
+        runner_command=(sys.executable, "-m", "clawfleet", "runner"),
+        base_env={k: v for k in PASS_THROUGH_ENV if (v := os.environ.get(k))},
+        lost_after=dispatch.lost_after_seconds,
+    )
+    controllers: list[Controller] = [
+        AgentController(
+            db, clock, notifier, resources=resources, instances=instances, tokens=tokens,
+            dispatcher=dispatcher, runtimes=runtimes, config=config,
+        ),
+        RunReaper(db, clock, notifier, dispatcher, local),
+    ]  # fmt: skip
+    return ControlPlane(
+        settings, db, create_app(state), admin_token, notifier, dispatcher, runtimes, controllers
+    )
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _log_reader(runtimes: dict[str, Runtime]) -> Any:
+    def read(
+        runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+    ) -> AsyncIterator[str]:
+        backend = runtimes[runtime]
+        ref = Handle(
+            handle["runtime"], handle["instance_id"], handle["ref"], handle.get("labels") or {}
+        )
+        return backend.logs(ref, follow=follow, tail=tail)
+
+    return read
 
 
 def check_listen_address(host: str, port: int) -> None:
@@ -160,16 +240,26 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | N
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
+    stopping = asyncio.Event()
+    loops: list[asyncio.Task[None]] = []
     try:
+        await plane.start()
         serving = asyncio.create_task(server.serve())
         # uvicorn exposes a flag, not an event, for "listening".
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+        loops = [asyncio.create_task(c.run(stopping)) for c in plane.controllers]
         if server.started and on_ready is not None:
             on_ready(plane)
         await serving
     finally:
-        await plane.db.close()
+        stopping.set()
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        await plane.close()
 
 
 async def upgrade_database(settings: Settings) -> tuple[str | None, str]:

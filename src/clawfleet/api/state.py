@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clawfleet.services.dispatch import Dispatcher
+from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
+from clawfleet.store.notify import Notifier
 
 
 @dataclass(frozen=True)
@@ -14,5 +18,10 @@ class ApiState:
     db: Database
     tokens: TokenService
     resources: ResourceService
+    tasks: TaskService
+    dispatcher: Dispatcher
+    instances: InstanceService
+    notifier: Notifier
+    logs: InstanceLogs
     max_body_bytes: int
     version: str

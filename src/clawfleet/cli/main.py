@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Annotated
 
 import typer
 
-from clawfleet.cli import resources, up
+from clawfleet.cli import ops, resources, runs, up
 from clawfleet.cli.common import GLOBALS, out
 
 app = typer.Typer(
@@ -50,7 +52,25 @@ app.command("apply")(resources.apply)
 app.command("get")(resources.get)
 app.command("describe")(resources.describe)
 app.command("delete")(resources.delete)
+app.command("run")(runs.run)
+app.command("events")(runs.events)
+app.command("logs")(runs.logs)
+app.command("result")(runs.result)
+app.command("cancel")(runs.cancel)
+app.command("steer")(runs.steer)
+app.add_typer(ops.instance_app, name="instance")
+app.add_typer(ops.agent_app, name="agent")
 app.add_typer(up.db_app, name="db")
+
+
+@app.command("runner", hidden=True)
+def runner() -> None:
+    """Run the runner of one instance (started by a runtime, not by hand)."""
+    from clawfleet.core.logging import configure_logging
+    from clawfleet.runner.main import run_from_environment
+
+    configure_logging(os.environ.get("CLAWFLEET_LOG__LEVEL", "info"))
+    raise typer.Exit(asyncio.run(run_from_environment(dict(os.environ))))
 
 
 def main() -> None:

@@ -48,19 +48,74 @@ def _keys(item: dict[str, Any]) -> str:
     return str(len(item.get("status", {}).get("keys") or []))
 
 
+def _status(key: str) -> Callable[[dict[str, Any]], str]:
+    def get(item: dict[str, Any]) -> str:
+        value = (item.get("status") or {}).get(key)
+        return "-" if value in (None, "") else str(value)
+
+    return get
+
+
+def _agent_ready(item: dict[str, Any]) -> str:
+    status = item.get("status") or {}
+    if "readyReplicas" not in status:
+        return "-"
+    return f"{status.get('readyReplicas', 0)}/{status.get('replicas', 0)}"
+
+
+def _target(item: dict[str, Any]) -> str:
+    spec = item.get("spec") or {}
+    return str(spec.get("agent") or spec.get("selector") or "-")
+
+
+def _short(text: Any, width: int = 40) -> str:
+    value = " ".join(str(text or "").split())
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
 COLUMNS: dict[str, list[Column]] = {
     "Tenant": [("DISPLAY NAME", _spec("displayName"))],
     "Project": [("DISPLAY NAME", _spec("displayName"))],
     "Agent": [
         ("ADAPTER", _spec("adapter")),
         ("RUNTIME", _spec("runtime")),
-        ("REPLICAS", _spec("replicas")),
+        ("READY", _agent_ready),
         ("STATE", _spec("state")),
+        ("PHASE", _status("phase")),
     ],
     "Secret": [("TYPE", _spec("type")), ("KEYS", _keys)],
+    "Task": [
+        ("TARGET", _target),
+        ("STATE", _status("state")),
+        ("ATTEMPTS", _status("attempts")),
+        ("PROMPT", lambda i: _short((i.get("spec") or {}).get("prompt"))),
+    ],
+    "Run": [
+        ("TASK", lambda i: str(i["spec"]["task"])),
+        ("AGENT", lambda i: str(i["spec"]["agent"])),
+        ("STATE", _status("state")),
+        ("FAILURE", _status("failureKind")),
+    ],
+    "Instance": [
+        ("AGENT", lambda i: str(i["spec"]["agent"])),
+        ("PHASE", _status("phase")),
+        ("LIVENESS", _status("liveness")),
+        ("RESTARTS", _status("restarts")),
+    ],
 }
 WIDE: dict[str, list[Column]] = {
-    "Agent": [("MODEL", _model), ("GENERATION", lambda i: str(i["metadata"]["generation"]))],
+    "Agent": [
+        ("REPLICAS", _spec("replicas")),
+        ("MODEL", _model),
+        ("GENERATION", lambda i: str(i["metadata"]["generation"])),
+        ("ERROR", lambda i: _short(_status("lastError")(i), 60)),
+    ],
+    "Task": [("RUN", _status("currentRun")), ("FAILURE", _status("failureKind"))],
+    "Run": [
+        ("INSTANCE", lambda i: str(i["spec"]["instance"])),
+        ("ATTEMPT", lambda i: str(i["spec"]["attempt"])),
+    ],
+    "Instance": [("REF", _status("ref")), ("ERROR", lambda i: _short(_status("lastError")(i), 60))],
 }
 
 

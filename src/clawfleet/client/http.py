@@ -3,6 +3,8 @@ problem document; transport failures as ``ClientError`` with what to do next."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,5 +179,79 @@ class ClawfleetClient:
                 return
             params["continue"] = cursor
 
+    def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+        return dict(self.request("POST", f"{API}{path}", json=body or {}, params=params).json())
+
+    def get_path(self, path: str, **params: Any) -> dict[str, Any]:
+        return dict(self.request("GET", f"{API}{path}", params=params).json())
+
+    def submit_task(
+        self, doc: dict[str, Any], *, tenant: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "POST", f"{API}/tasks", json=doc, params=self._scope(tenant, project)
+            ).json()
+        )
+
+    def stream_events(self, run_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Every event of a run after ``after``, live, resuming after dropped connections;
+        ends with ``{"type": "end", ...}`` once the run is over."""
+        cursor = after
+        failures = 0
+        while True:
+            try:
+                with self._http.stream(
+                    "GET",
+                    f"{API}/runs/{run_id}/events/stream",
+                    params={"after": cursor},
+                    timeout=httpx.Timeout(60.0, connect=5.0),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._raise(response)
+                    for event_id, event, data in parse_sse(response.iter_lines()):
+                        failures = 0
+                        doc = json.loads(data)
+                        if event == "end":
+                            yield {"type": "end", **doc}
+                            return
+                        cursor = int(event_id or cursor)
+                        yield doc
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                failures += 1
+                if failures > 30:
+                    raise ClientError(f"lost the event stream of run {run_id}: {exc}") from exc
+                time.sleep(min(2.0, 0.1 * failures))
+
+    def _raise(self, response: httpx.Response) -> None:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text[:500]}
+        raise ApiError(response.status_code, problem if isinstance(problem, dict) else {})
+
     def whoami(self) -> dict[str, Any]:
         return dict(self.request("GET", f"{API}/whoami").json())
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
+    """(id, event, data) for each server-sent event in a stream of lines."""
+    event_id, event = "", "message"
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event_id, event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "id":
+                event_id = value
+            elif name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)

@@ -48,6 +48,12 @@ class SecretSettings(_Section):
     key: SecretStr = SecretStr("")
 
 
+class DispatchSettings(_Section):
+    lease_seconds: float = Field(15.0, gt=0)
+    heartbeat_seconds: float = Field(2.0, gt=0)
+    lost_after_seconds: float = Field(15.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = False
@@ -69,6 +75,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretSettings = SecretSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

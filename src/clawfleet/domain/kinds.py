@@ -32,11 +32,17 @@ AGENT = KindInfo("Agent", "agents", Scope.PROJECT, ("agent", "ag"))
 
 ALL_KINDS: tuple[KindInfo, ...] = (TENANT, PROJECT, SECRET, AGENT)
 
+# Kinds the system writes (read-mostly): listed and shown like the others, never applied.
+TASK = KindInfo("Task", "tasks", Scope.PROJECT, ("task",))
+RUN = KindInfo("Run", "runs", Scope.PROJECT, ("run",))
+INSTANCE = KindInfo("Instance", "instances", Scope.PROJECT, ("instance", "inst"))
+SYSTEM_KINDS: tuple[KindInfo, ...] = (TASK, RUN, INSTANCE)
+
 # Order in which `apply -f` creates kinds (parents first); `delete -f` uses the reverse.
 APPLY_ORDER: dict[str, int] = {info.kind: index for index, info in enumerate(ALL_KINDS)}
 
 _BY_NAME: dict[str, KindInfo] = {}
-for _info in ALL_KINDS:
+for _info in (*ALL_KINDS, *SYSTEM_KINDS):
     for _name in (_info.kind.lower(), _info.plural, *_info.aliases):
         _BY_NAME[_name] = _info
 
@@ -47,4 +53,4 @@ def find_kind(name: str) -> KindInfo | None:
 
 
 def kind_names() -> list[str]:
-    return [info.plural for info in ALL_KINDS]
+    return [info.plural for info in (*ALL_KINDS, *SYSTEM_KINDS)]

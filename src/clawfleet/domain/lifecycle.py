@@ -109,9 +109,7 @@ INSTANCE_RULES: dict[InstancePhase, frozenset[InstancePhase]] = {
 
 class InvalidTransition(Conflict):
     def __init__(self, what: str, source: str, target: str) -> None:
-        super().__init__(
-            f"{what} cannot go from {source} to {target}", code="invalid-transition"
-        )
+        super().__init__(f"{what} cannot go from {source} to {target}", code="invalid-transition")
 
 
 def check_task(source: TaskState, target: TaskState) -> TaskState:
@@ -143,9 +141,9 @@ def task_state_after_failure(kind: FailureKind, attempt: int, max_attempts: int)
 
 def retry_delay(attempt: int, base: float, cap: float = 300.0) -> float:
     """Exponential backoff before attempt ``attempt + 1``: base, 2·base, 4·base... capped."""
-    return min(cap, base * (2 ** max(0, attempt - 1)))
+    return float(min(cap, base * 2.0 ** max(0, attempt - 1)))
 
 
 def restart_delay(consecutive_failures: int, base: float = 1.0, cap: float = 60.0) -> float:
     """Backoff before relaunching an instance that exited on its own."""
-    return min(cap, base * (2 ** max(0, consecutive_failures - 1)))
+    return float(min(cap, base * 2.0 ** max(0, consecutive_failures - 1)))

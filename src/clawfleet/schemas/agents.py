@@ -63,6 +63,15 @@ class AgentSpec(WireModel):
     def _command_matches_adapter(self) -> AgentSpec:
         if self.adapter == "command" and not self.command:
             raise ValueError("adapter 'command' needs 'command': the program and its arguments")
+        if self.adapter == "command":
+            protocol = self.config.get("protocol", "jsonl")
+            mode = self.config.get("mode", "per-run")
+            if protocol not in ("jsonl", "text"):
+                raise ValueError("config.protocol of a command agent is 'jsonl' or 'text'")
+            if mode not in ("per-run", "long-lived"):
+                raise ValueError("config.mode of a command agent is 'per-run' or 'long-lived'")
+            if mode == "long-lived" and protocol != "jsonl":
+                raise ValueError("a long-lived command agent must speak the jsonl protocol")
         clash = set(self.env) & set(self.secret_env)
         if clash:
             raise ValueError(f"variables set in both env and secretEnv: {sorted(clash)}")

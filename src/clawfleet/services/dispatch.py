@@ -436,6 +436,25 @@ class Dispatcher:
             self.notifier.publish(*channels)
             await self.notifier.send_remote(channels)
 
+    # -- for controllers -----------------------------------------------------------------------
+
+    async def fail_instance_runs(self, instance_id: str, reason: str) -> int:
+        """The instance is gone: its running runs are lost and their tasks retried."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            lost = await RunRepository(conn).running_on(instance_id)
+            for run in lost:
+                await self._fail(conn, run, FailureKind.RUNNER_LOST, reason, now)
+        await self._publish_requeued(lost)
+        return len(lost)
+
+    async def load(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(queued tasks per agent uid, running runs per instance id)."""
+        async with self.db.read() as conn:
+            queued = await QueueRepository(conn, skip_locked=False).pending_by_agent()
+            running = await RunRepository(conn).running_by_instance()
+        return queued, running
+
     # -- reaper --------------------------------------------------------------------------------
 
     async def reap(self) -> dict[str, int]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
@@ -29,6 +30,14 @@ from clawfleet.store.repositories.instances import InstanceRepository
 
 STOP = 1
 RESTART = 2
+
+
+class InstanceLogs(Protocol):
+    """Reads an instance's output through its runtime (wired by the composition root)."""
+
+    def __call__(
+        self, runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+    ) -> AsyncIterator[str]: ...
 
 
 @dataclass(frozen=True)

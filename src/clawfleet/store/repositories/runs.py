@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.store.repositories.rows import as_dict, as_dicts
@@ -93,6 +93,13 @@ class RunRepository:
             .values(lease_expires_at=until)
         )
         return int(result.rowcount)
+
+    async def running_by_instance(self) -> dict[str, int]:
+        c = runs.c
+        query = (
+            select(c.instance_id, func.count()).where(c.state == "running").group_by(c.instance_id)
+        )
+        return {row[0]: int(row[1]) for row in (await self.conn.execute(query)).all()}
 
     async def running_on(self, instance_id: str) -> list[dict[str, Any]]:
         c = runs.c

@@ -1,0 +1,74 @@
+"""The runner protocol endpoints. A runner token may call these for its own instance only."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from clawfleet.api.deps import Ctx, State
+from clawfleet.api.routers.resources import ERRORS
+from clawfleet.schemas.base import WireModel
+from clawfleet.schemas.runner import ClaimIn, CommandsWaitIn, CompleteIn, EventsIn, HeartbeatIn
+
+router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
+
+
+class AckIn(WireModel):
+    ids: list[int]
+
+
+@router.post("/register", summary="A runner (re)starts and gets its bundle")
+async def register(ctx: Ctx, state: State, instance_id: str) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.register(instance_id)
+
+
+@router.post("/heartbeat", summary="Liveness, lease renewal, pending commands")
+async def heartbeat(
+    ctx: Ctx, state: State, instance_id: str, body: Annotated[HeartbeatIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.heartbeat(
+        instance_id, body.liveness, body.active_runs, body.acked_commands
+    )
+
+
+@router.post("/claim", summary="Long poll for runs")
+async def claim(
+    ctx: Ctx, state: State, instance_id: str, body: Annotated[ClaimIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    return {"runs": await state.dispatcher.claim(instance_id, body.max, body.wait)}
+
+
+@router.post("/commands", summary="Long poll for commands (cancel, steer)")
+async def commands(
+    ctx: Ctx, state: State, instance_id: str, body: Annotated[CommandsWaitIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    return {"commands": await state.dispatcher.wait_commands(instance_id, body.wait)}
+
+
+@router.post("/commands/ack", summary="Acknowledge commands")
+async def ack(
+    ctx: Ctx, state: State, instance_id: str, body: Annotated[AckIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    await state.dispatcher.ack_commands(instance_id, body.ids)
+    return {"acked": len(body.ids)}
+
+
+@router.post("/runs/{run_id}/events", summary="Append a batch of run events (idempotent)")
+async def events(
+    ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[EventsIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    last = await state.dispatcher.post_events(instance_id, run_id, body.events)
+    return {"lastSeq": last}
+
+
+@router.post("/runs/{run_id}/complete", summary="Record a run's result (once)")
+async def complete(
+    ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[CompleteIn, Body()]
+) -> dict[str, Any]:
+    state.dispatcher.check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.complete(instance_id, run_id, body)

@@ -1,0 +1,184 @@
+"""Tasks and runs: submit, watch (events, SSE with resume), cancel and steer."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from clawfleet.api.deps import Ctx, State
+from clawfleet.api.routers.resources import ERRORS
+from clawfleet.schemas.base import API_VERSION
+from clawfleet.schemas.tasks import SteerIn, TaskIn
+from clawfleet.services.context import RequestContext
+from clawfleet.services.task_views import view_run
+
+router = APIRouter(responses=ERRORS)
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def _list(kind: str, items: list[dict[str, Any]], cursor: str | None) -> JSONResponse:
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": f"{kind}List",
+        "metadata": {"continue": cursor},
+        "items": items,
+    }
+    return JSONResponse(body)
+
+
+@router.post("/tasks", status_code=201, tags=["tasks"], summary="Submit a task")
+async def submit_task(
+    ctx: Ctx,
+    state: State,
+    body: Annotated[TaskIn, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    view, created = await state.tasks.submit(ctx, body, idempotency_key=idempotency_key)
+    return JSONResponse(view, status_code=201 if created else 200)
+
+
+@router.get("/tasks", tags=["tasks"], summary="List tasks")
+async def list_tasks(
+    ctx: Ctx,
+    state: State,
+    task_state: Annotated[str | None, Query(alias="state", max_length=16)] = None,
+    agent: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(alias="continue", max_length=64)] = None,
+    all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
+    all_projects: Annotated[bool, Query(alias="allProjects")] = False,
+) -> JSONResponse:
+    page = await state.tasks.find(
+        ctx, state=task_state, agent=agent, all_tenants=all_tenants,
+        all_projects=all_projects, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return _list("Task", page.items, page.next_cursor)
+
+
+@router.get("/tasks/{name}", tags=["tasks"], summary="Get a task")
+async def get_task(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
+    return await state.tasks.get(ctx, name)
+
+
+@router.get("/tasks/{name}/runs", tags=["tasks"], summary="The runs (attempts) of a task")
+async def task_runs(ctx: Ctx, state: State, name: str) -> JSONResponse:
+    return _list("Run", await state.tasks.runs(ctx, name), None)
+
+
+@router.post("/tasks/{name}/cancel", tags=["tasks"], summary="Cancel a task")
+async def cancel_task(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
+    return await state.tasks.cancel(ctx, name)
+
+
+@router.post(
+    "/tasks/{name}/steer", tags=["tasks"], summary="Send a message into the running attempt"
+)
+async def steer_task(
+    ctx: Ctx, state: State, name: str, body: Annotated[SteerIn, Body()]
+) -> dict[str, Any]:
+    return await state.tasks.steer(ctx, name, body.message)
+
+
+@router.get("/runs", tags=["runs"], summary="List runs")
+async def list_runs(
+    ctx: Ctx,
+    state: State,
+    task: Annotated[str | None, Query(max_length=63)] = None,
+    run_state: Annotated[str | None, Query(alias="state", max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(alias="continue", max_length=64)] = None,
+    all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
+    all_projects: Annotated[bool, Query(alias="allProjects")] = False,
+) -> JSONResponse:
+    page = await state.tasks.list_runs(
+        ctx, task=task, state=run_state, all_tenants=all_tenants,
+        all_projects=all_projects, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return _list("Run", page.items, page.next_cursor)
+
+
+@router.get("/runs/{run_id}", tags=["runs"], summary="Get a run")
+async def get_run(ctx: Ctx, state: State, run_id: str) -> dict[str, Any]:
+    return view_run(await state.tasks.get_run(ctx, run_id))
+
+
+@router.post("/runs/{run_id}/cancel", tags=["runs"], summary="Cancel the task of a run")
+async def cancel_run(ctx: Ctx, state: State, run_id: str) -> dict[str, Any]:
+    run = await state.tasks.get_run(ctx, run_id)
+    return await state.tasks.cancel(ctx, run["task_id"])
+
+
+@router.post("/runs/{run_id}/steer", tags=["runs"], summary="Send a message into a running run")
+async def steer_run(
+    ctx: Ctx, state: State, run_id: str, body: Annotated[SteerIn, Body()]
+) -> dict[str, Any]:
+    return await state.tasks.steer(ctx, run_id, body.message)
+
+
+@router.get("/runs/{run_id}/events", tags=["runs"], summary="Events after a cursor")
+async def run_events(
+    ctx: Ctx,
+    state: State,
+    run_id: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    run, events = await state.tasks.events(ctx, run_id, after=after, limit=limit)
+    return {"run": run_id, "state": run["state"], "lastSeq": run["last_seq"], "events": events}
+
+
+@router.get(
+    "/runs/{run_id}/events/stream",
+    tags=["runs"],
+    summary="Server-sent events; resume with Last-Event-ID or ?after=",
+    response_class=StreamingResponse,
+)
+async def stream_run_events(
+    ctx: Ctx,
+    state: State,
+    request: Request,
+    run_id: str,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> StreamingResponse:
+    cursor = after if after is not None else 0
+    if after is None and last_event_id is not None and last_event_id.isdigit():
+        cursor = int(last_event_id)
+    await state.tasks.get_run(ctx, run_id)  # 404 before the stream starts
+    return StreamingResponse(
+        _sse(ctx, state, request, run_id, cursor),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(
+    ctx: RequestContext, state: Any, request: Request, run_id: str, cursor: int
+) -> AsyncIterator[bytes]:
+    while True:
+        # Subscribe before reading, so an event that lands in between still wakes us.
+        waiter = asyncio.ensure_future(state.notifier.wait([f"run:{run_id}"], KEEPALIVE_SECONDS))
+        run, events = await state.tasks.events(ctx, run_id, after=cursor, limit=1000)
+        chunks = []
+        for event in events:
+            cursor = event["seq"]
+            chunks.append(f"id: {cursor}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n")
+        if chunks:
+            yield "".join(chunks).encode()
+        if run["state"] != "running" and cursor >= run["last_seq"]:
+            waiter.cancel()
+            end = json.dumps({"state": run["state"], "lastSeq": cursor})
+            yield f"event: end\ndata: {end}\n\n".encode()
+            return
+        if len(events) == 1000:
+            waiter.cancel()
+            continue
+        woken = await waiter
+        if await request.is_disconnected():
+            return
+        if not woken:
+            yield b": keepalive\n\n"

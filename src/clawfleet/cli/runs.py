@@ -1,0 +1,314 @@
+"""run, events, logs, result, cancel and steer: getting work done and watching it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from clawfleet.cli.common import (
+    OutputOpt,
+    ProjectOpt,
+    TenantOpt,
+    check_output,
+    err,
+    fail,
+    handle_errors,
+    make_client,
+    stdout_write,
+)
+from clawfleet.cli.output import dump_json, dump_yaml
+from clawfleet.client import ClawfleetClient
+
+
+def _result_text(task: dict[str, Any]) -> str:
+    output = ((task.get("status") or {}).get("result") or {}).get("output")
+    if output is None:
+        return ""
+    return output if isinstance(output, str) else json.dumps(output, indent=2)
+
+
+def _event_line(event: dict[str, Any]) -> str | None:
+    kind, data = event.get("type"), event.get("data") or {}
+    if kind == "message":
+        return str(data.get("text", ""))
+    if kind == "log":
+        return f"[{data.get('level', 'log')}] {data.get('text', '')}"
+    if kind == "progress":
+        pct = data.get("pct")
+        return f"… {data.get('text', '')}" + (f" ({pct}%)" if pct is not None else "")
+    if kind == "tool_call":
+        return f"→ {data.get('name')}({json.dumps(data.get('args', {}))})"
+    if kind == "steer":
+        return f"↪ steer: {data.get('message', data.get('text', ''))}"
+    if kind == "status":
+        return "· " + ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, ""))
+    if kind == "result":
+        return None
+    return f"{kind}: {json.dumps(data)}"
+
+
+def _follow(client: ClawfleetClient, run_id: str, *, quiet: bool = False) -> None:
+    for event in client.stream_events(run_id):
+        if event.get("type") == "end":
+            return
+        line = _event_line(event)
+        if line is not None and not quiet:
+            err.print(line, markup=False, highlight=False)
+
+
+def _wait_task(client: ClawfleetClient, name: str, *, follow: bool) -> dict[str, Any]:
+    """Follow the task's runs (retries included) until the task ends."""
+    seen: set[str] = set()
+    while True:
+        task = client.get("tasks", name)
+        status = task["status"]
+        if status["state"] in ("done", "failed", "cancelled"):
+            return task
+        run = status.get("currentRun")
+        if run and run not in seen:
+            seen.add(run)
+            _follow(client, run, quiet=not follow)
+        else:
+            # Waiting to be claimed (or between attempts): the task endpoint has no stream.
+            import time
+
+            time.sleep(0.05)
+
+
+@handle_errors
+def run(
+    agent: Annotated[str, typer.Argument(help="The agent to run on (or use --selector).")],
+    prompt: Annotated[str, typer.Argument(help="What to do; '-' reads it from stdin.")],
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait and print the result.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Show live progress, then the result.")
+    ] = False,
+    timeout: Annotated[str | None, typer.Option(help="Per attempt, e.g. 30s or 5m.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before giving up.")] = 3,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Submit at most once per key.")
+    ] = None,
+    output: OutputOpt = "name",
+) -> None:
+    """Send a task to an agent; with --wait or --follow, print its result."""
+    check_output(output, ("name", "json", "yaml"))
+    text = sys.stdin.read() if prompt == "-" else prompt
+    spec: dict[str, Any] = {
+        "prompt": text,
+        "priority": priority,
+        "retry": {"maxAttempts": max_attempts},
+    }
+    if agent.startswith("selector="):
+        spec["selector"] = agent.removeprefix("selector=")
+    else:
+        spec["agent"] = agent
+    if timeout:
+        spec["timeout"] = timeout
+    if idempotency_key:
+        spec["idempotencyKey"] = idempotency_key
+    with make_client(tenant, project) as client:
+        task = client.submit_task({"kind": "Task", "spec": spec})
+        name = task["metadata"]["name"]
+        if wait or follow:
+            err.print(f"task/{name} submitted", highlight=False)
+            task = _wait_task(client, name, follow=follow)
+    _print_task(task, output, final=wait or follow)
+
+
+def _print_task(task: dict[str, Any], output: str, *, final: bool) -> None:
+    if output == "json":
+        stdout_write(dump_json(task))
+        return
+    if output == "yaml":
+        stdout_write(dump_yaml(task))
+        return
+    if not final:
+        stdout_write(f"task/{task['metadata']['name']}\n")
+        return
+    status = task["status"]
+    if status["state"] == "done":
+        text = _result_text(task)
+        stdout_write(text if text.endswith("\n") or not text else text + "\n")
+        return
+    why = ": ".join(str(x) for x in (status.get("failureKind"), status.get("error")) if x)
+    fail(f"task {task['metadata']['name']} {status['state']}" + (f": {why}" if why else ""))
+
+
+def _run_id(client: ClawfleetClient, ref: str) -> str:
+    """Accept run/ID, task/ID, a run id or a task id (its latest run)."""
+    kind, _, name = ref.rpartition("/")
+    if kind == "run" or (not kind and ref.startswith("r")):
+        return name
+    task = client.get("tasks", name)
+    current = task["status"].get("currentRun")
+    if current:
+        return str(current)
+    runs = client.get_path(f"/tasks/{name}/runs")["items"]
+    if not runs:
+        fail(f"task {name} has no run yet (state {task['status']['state']})")
+    return str(runs[-1]["metadata"]["name"])
+
+
+@handle_errors
+def events(
+    ref: Annotated[str, typer.Argument(help="A run (or task) id.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new events live.")] = False,
+    after: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Show a run's ordered events."""
+    check_output(output, ("table", "json"))
+    with make_client(tenant, project) as client:
+        run_id = _run_id(client, ref)
+        if follow:
+            for event in client.stream_events(run_id, after):
+                if event.get("type") == "end":
+                    break
+                _print_event(event, output)
+            return
+        body = client.get_path(f"/runs/{run_id}/events", after=after, limit=10_000)
+        for event in body["events"]:
+            _print_event(event, output)
+
+
+def _print_event(event: dict[str, Any], output: str) -> None:
+    if output == "json":
+        stdout_write(json.dumps(event) + "\n")
+        return
+    data = json.dumps(event.get("data") or {}, ensure_ascii=False)
+    stdout_write(f"{event['seq']:>5}  {event.get('time', '')}  {event['type']:<10} {data}\n")
+
+
+@handle_errors
+def logs(
+    ref: Annotated[str, typer.Argument(help="instance/NAME or run/ID.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Print an instance's output, or a run's messages and log lines."""
+    kind, _, name = ref.partition("/")
+    if not name:
+        fail("say which: clawfleet logs instance/NAME or clawfleet logs run/ID", code=2)
+    with make_client(tenant, project) as client:
+        if kind in ("instance", "instances", "inst"):
+            params: dict[str, Any] = {"follow": str(follow).lower(), **client._scope(None, None)}
+            if tail:
+                params["tail"] = tail
+            with client._http.stream(
+                "GET", f"/api/v1/instances/{name}/logs", params=params, timeout=None
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    client._raise(response)
+                for chunk in response.iter_text():
+                    stdout_write(chunk)
+            return
+        if kind not in ("run", "task"):
+            fail(f"unknown log source {kind!r}; use instance/NAME or run/ID", code=2)
+        run_id = _run_id(client, ref)
+        source = (
+            client.stream_events(run_id)
+            if follow
+            else iter(client.get_path(f"/runs/{run_id}/events", limit=10_000)["events"])
+        )
+        lines = []
+        for event in source:
+            if event.get("type") == "end":
+                break
+            if event.get("type") in ("message", "log"):
+                line = _event_line(event) or ""
+                if follow:
+                    stdout_write(line + "\n")
+                else:
+                    lines.append(line)
+        if tail:
+            lines = lines[-tail:]
+        stdout_write("".join(line + "\n" for line in lines))
+
+
+@handle_errors
+def result(
+    ref: Annotated[str, typer.Argument(help="A task or run id.")],
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+    output: OutputOpt = "name",
+) -> None:
+    """Print the result of a task (or run)."""
+    check_output(output, ("name", "json", "yaml"))
+    with make_client(tenant, project) as client:
+        kind, _, name = ref.rpartition("/")
+        if kind == "run" or (not kind and name.startswith("r")):
+            run_doc = client.get("runs", name)
+            task = client.get("tasks", run_doc["spec"]["task"])
+            if output == "name":
+                status = run_doc["status"]
+                if status["state"] != "succeeded":
+                    why = " ".join(
+                        str(x) for x in (status.get("failureKind"), status.get("error")) if x
+                    )
+                    fail(f"run {name} is {status['state']}: {why}")
+                out = (status.get("result") or {}).get("output")
+                text = out if isinstance(out, str) else json.dumps(out, indent=2)
+                stdout_write(text + ("" if text.endswith("\n") else "\n"))
+                return
+        else:
+            task = client.get("tasks", name)
+    if output == "name" and task["status"]["state"] not in ("done", "failed", "cancelled"):
+        fail(
+            f"task {task['metadata']['name']} is still {task['status']['state']}; "
+            "try again later, or use `clawfleet run ... --wait`"
+        )
+    _print_task(task, output, final=True)
+
+
+@handle_errors
+def cancel(
+    ref: Annotated[str, typer.Argument(help="A task or run id.")],
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Cancel a task: a queued one at once, a running one within seconds."""
+    with make_client(tenant, project) as client:
+        kind, _, name = ref.rpartition("/")
+        if kind == "run" or (not kind and name.startswith("r")):
+            task = client.post(f"/runs/{name}/cancel")
+        else:
+            task = client.post(f"/tasks/{name}/cancel")
+    state = task["status"]["state"]
+    note = (
+        " (cancelling)"
+        if task["status"].get("cancelRequested") and state not in ("cancelled",)
+        else ""
+    )
+    stdout_write(f"task/{task['metadata']['name']} {state}{note}\n")
+
+
+@handle_errors
+def steer(
+    ref: Annotated[str, typer.Argument(help="A running task or run id.")],
+    message: Annotated[str, typer.Argument(help="What to tell the agent.")],
+    tenant: TenantOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Send a message into a running task's agent program."""
+    with make_client(tenant, project) as client:
+        kind, _, name = ref.rpartition("/")
+        path = (
+            f"/runs/{name}/steer"
+            if kind == "run" or (not kind and name.startswith("r"))
+            else f"/tasks/{name}/steer"
+        )
+        answer = client.post(path, {"message": message})
+    stdout_write(f"steer sent to run/{answer['run']}\n")

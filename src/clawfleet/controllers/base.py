@@ -1,0 +1,64 @@
+"""The controller loop: interval or wake-up, a leader lease, and the two error classes.
+
+``reconcile_once`` must be idempotent. A ``TemporaryError`` retries after its delay; anything
+else is logged and retried at the next interval, so one bad object cannot stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+from clawfleet.core.clock import Clock
+from clawfleet.core.errors import TemporaryError
+from clawfleet.store.db import Database
+from clawfleet.store.notify import Notifier
+from clawfleet.store.repositories.leases import LeaseRepository
+
+log = logging.getLogger(__name__)
+
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Controller:
+    name = "controller"
+    interval = 1.0
+    lease_ttl = 15.0
+    wake_channels: tuple[str, ...] = ()
+
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self.db = db
+        self.clock = clock
+        self.notifier = notifier
+        self.passes = 0
+
+    async def reconcile_once(self) -> None:
+        raise NotImplementedError
+
+    async def is_leader(self) -> bool:
+        async with self.db.write() as conn:
+            return await LeaseRepository(conn).acquire(
+                self.name, HOLDER, self.clock.now(), self.lease_ttl
+            )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            delay = self.interval
+            try:
+                if await self.is_leader():
+                    await self.reconcile_once()
+                    self.passes += 1
+            except TemporaryError as exc:
+                log.warning("%s: %s (retrying in %.1fs)", self.name, exc.message, exc.delay)
+                delay = exc.delay
+            except Exception:
+                log.exception("%s: reconcile failed", self.name)
+            if self.wake_channels:
+                await self.notifier.wait(list(self.wake_channels), delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)

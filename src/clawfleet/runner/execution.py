@@ -1,0 +1,119 @@
+"""One run on the runner: drive the adapter, stream events in batches, enforce the timeout,
+and report the result exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from clawfleet.adapters.base import Driver, RunInput
+from clawfleet.client.runner import RunnerClient
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 256
+COALESCE_SECONDS = 0.005
+
+
+class RunExecution:
+    def __init__(self, client: RunnerClient, driver: Driver, claim: dict[str, Any]) -> None:
+        self.client = client
+        self.driver = driver
+        self.run_id: str = claim["id"]
+        self.input = RunInput(
+            run_id=claim["id"],
+            task_id=claim["taskId"],
+            prompt=claim.get("prompt") or "",
+            data=claim.get("data") or {},
+            attempt=int(claim.get("attempt") or 1),
+        )
+        self.timeout: float | None = claim.get("timeoutSeconds")
+        self.cancel_reason: str | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._done = False
+
+    def add_event(self, kind: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        self._pending.append({"seq": self._seq, "type": kind, "data": data})
+        self._wake.set()
+
+    async def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        await self.driver.cancel(self.run_id)
+
+    async def steer(self, message: str) -> None:
+        try:
+            await self.driver.steer(self.run_id, message)
+        except Exception as exc:  # report, do not crash the run
+            self.add_event("log", {"level": "warning", "text": f"steer not delivered: {exc}"})
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._wake.clear()
+            await self._flush()
+            if self._done and not self._pending:
+                return
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[:BATCH_MAX]
+            await self.client.events(self.run_id, batch)
+            del self._pending[: len(batch)]
+
+    async def execute(self) -> None:
+        flusher = asyncio.create_task(self._flush_loop())
+        result: dict[str, Any] = {"status": "failed", "failureKind": "invalid-output",
+                                  "error": "the agent ended without a result"}  # fmt: skip
+        usage: dict[str, int] = {}
+        timer = asyncio.get_running_loop().call_later(
+            self.timeout, lambda: asyncio.ensure_future(self.cancel("timeout"))
+        ) if self.timeout else None  # fmt: skip
+        try:
+            async for event in self.driver.execute(self.input):
+                data = dict(event.data)
+                if event.type == "result":
+                    result = data
+                    continue
+                if event.type == "usage":
+                    for name, value in data.items():
+                        if isinstance(value, int):
+                            usage[name] = usage.get(name, 0) + value
+                self.add_event(event.type, data)
+        except Exception as exc:  # a driver bug must still end the run
+            log.exception("driver failed on run %s", self.run_id)
+            result = {
+                "status": "failed",
+                "failureKind": "agent-exited",
+                "error": f"driver error: {exc}",
+            }
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.cancel_reason == "timeout":
+            result = {"status": "failed", "failureKind": "timeout",
+                      "error": f"the run exceeded its timeout of {self.timeout:g}s"}  # fmt: skip
+        elif self.cancel_reason == "shutdown":
+            result = {
+                "status": "failed",
+                "failureKind": "runner-lost",
+                "error": "the runner is shutting down",
+            }
+        self.add_event("result", result)
+        self._done = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await self.client.complete(self.run_id, {
+            "status": result.get("status", "failed"),
+            "output": result.get("output"),
+            "failureKind": result.get("failureKind"),
+            "error": result.get("error"),
+            "usage": usage or None,
+        })  # fmt: skip
