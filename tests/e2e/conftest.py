@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,8 +41,42 @@ class ServerProcess:
             "CLAWFLEET_DATA_DIR": str(self.data_dir),
             "CLAWFLEET_SERVER": self.url,
             "CLAWFLEET_CONFIG": str(self.data_dir / "no-client-config"),
+            # Faster failure detection than the defaults, so tests do not wait 15 s.
+            "CLAWFLEET_DISPATCH__LEASE_SECONDS": "6",
+            "CLAWFLEET_DISPATCH__LOST_AFTER_SECONDS": "6",
+            "CLAWFLEET_DISPATCH__HEARTBEAT_SECONDS": "1",
         }
         return env
+
+    def http(self) -> httpx.Client:
+        token = (self.data_dir / "admin-token").read_text().strip()
+        return httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+    def runner_pids(self) -> list[int]:
+        """Live runner processes of this data dir (their cwd is under it)."""
+        root = str((self.data_dir / "instances").resolve())
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(entry / "cwd")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"runner" in cmdline and cwd.startswith(root) and state != "Z":
+                pids.append(int(entry.name))
+        return pids
+
+    def kill_runners(self) -> None:
+        for pid in self.runner_pids():
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
 
     def start(self, *, upgrade: bool = True) -> ServerProcess:
         """Start `clawfleet up`; on PostgreSQL run `clawfleet db upgrade` first unless told not."""
@@ -124,3 +159,17 @@ def server(backend: str | None, tmp_path: Path) -> Iterator[ServerProcess]:
     )
     yield process
     process.kill()
+    process.kill_runners()
+
+
+def wait_until(
+    predicate: Any, timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -24,13 +24,10 @@ from clawfleet.adapters.command_config import (
 )
 from clawfleet.adapters.command_long_lived import LongLivedProgram
 from clawfleet.adapters.command_per_run import PerRunPrograms
-from clawfleet.adapters.command_protocol import AGENT_EXITED, failed
-from clawfleet.adapters.command_spawn import (
-    inherited_env,
-    program_env,
-    resolve_executable,
-)
+from clawfleet.adapters.command_protocol import failed
+from clawfleet.adapters.command_spawn import check_startable, inherited_env, program_env
 from clawfleet.core.errors import Conflict, PermanentError
+from clawfleet.domain.lifecycle import FailureKind
 
 __all__ = ["CommandConfig", "CommandDriver", "validate_command_config"]
 
@@ -71,7 +68,7 @@ class CommandDriver:
             if bundle == self._bundle:
                 return
             raise Conflict("the agent program runs with another bundle; stop() it before start()")
-        resolve_executable(bundle.command[0], path=env["PATH"], workdir=bundle.workdir)
+        check_startable(bundle.command, workdir=bundle.workdir, env=env)
         if config.mode == "long-lived":
             await self._long_lived.start(bundle.command, workdir=bundle.workdir, env=env)
         self._bundle, self._config = bundle, config
@@ -132,10 +129,10 @@ class CommandDriver:
 
 
 async def _fail_at_once(error: str) -> AsyncIterator[AgentEvent]:
-    yield failed(AGENT_EXITED, error)
+    yield failed(FailureKind.AGENT_EXITED, error)
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # mypy proves that CommandDriver satisfies the Driver protocol
     from clawfleet.adapters.base import Driver
 
     _driver_check: Driver = CommandDriver()

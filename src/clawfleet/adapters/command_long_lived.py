@@ -17,8 +17,6 @@ from pathlib import Path
 from clawfleet.adapters.base import AgentEvent, RunInput
 from clawfleet.adapters.command_process import AgentProcess, StderrTail, describe_exit
 from clawfleet.adapters.command_protocol import (
-    AGENT_EXITED,
-    CANCELLED,
     OutputCollector,
     encode_cancel,
     encode_input,
@@ -31,6 +29,7 @@ from clawfleet.adapters.command_protocol import (
 )
 from clawfleet.adapters.command_spawn import spawn_program
 from clawfleet.core.errors import Conflict, NotFound
+from clawfleet.domain.lifecycle import FailureKind
 
 _EOF_GRACE = 1.0  # for a program that closed its stdout but did not exit
 
@@ -62,6 +61,8 @@ class _RoutedRun:
 
 
 class LongLivedProgram:
+    """The one program of a long-lived agent and the runs in flight on it, by run id."""
+
     def __init__(self) -> None:
         self._proc: AgentProcess | None = None
         self._router: asyncio.Task[None] | None = None
@@ -89,7 +90,9 @@ class LongLivedProgram:
         if run.run_id in self._runs:
             raise Conflict(f"run {run.run_id!r} is already executing on this instance")
         if not self.running:
-            yield failed(AGENT_EXITED, "the agent program is not running; the runner restarts it")
+            yield failed(
+                FailureKind.AGENT_EXITED, "the agent program is not running; the runner restarts it"
+            )
             return
         routed = self._runs[run.run_id] = _RoutedRun()
         collected = OutputCollector()
@@ -103,10 +106,10 @@ class LongLivedProgram:
                 if item is None or (
                     cancelled and (isinstance(item, _Died) or item.type == "result")
                 ):
-                    yield failed(CANCELLED, "the run was cancelled")
+                    yield failed(FailureKind.CANCELLED, "the run was cancelled")
                     return
                 if isinstance(item, _Died):
-                    yield failed(AGENT_EXITED, item.error)
+                    yield failed(FailureKind.AGENT_EXITED, item.error)
                     return
                 if item.type == "result":
                     complete = "output" in item.data or item.data["status"] != "succeeded"
@@ -147,32 +150,39 @@ class LongLivedProgram:
         await self._release()
 
     async def _route(self, proc: AgentProcess) -> None:
-        while (line := await proc.next_line(end_at_stdout_eof=True)) is not None:
-            if line.stream == "stderr":
-                self._tail.add(line.text)
-                self._broadcast(stderr_log(line.text))
-                continue
-            run_id, event = parse_event_line(line.text)
-            routed = self._runs.get(run_id) if run_id is not None else None
-            if routed is not None and not routed.settled:
-                routed.settled = event.type == "result"
-                routed.queue.put_nowait(event)
-            elif run_id is None or run_id not in self._finished:
-                self._broadcast(stdout_log(line.text))
-        self._dead = True
-        error = self._death_error(proc)
-        for routed in self._runs.values():
-            routed.settled = True
-            routed.queue.put_nowait(_Died(error))
-        await proc.terminate(_EOF_GRACE)  # nothing the program started may stay
-        await proc.close()
+        try:
+            while (line := await proc.next_line(end_at_stdout_eof=True)) is not None:
+                if line.stream == "stderr":
+                    self._tail.add(line.text)
+                    self._broadcast(stderr_log(line.text))
+                else:
+                    self._dispatch(line.text)
+        finally:
+            self._dead = True
+            error = self._death_error(proc)
+            for routed in self._runs.values():
+                routed.settled = True
+                routed.queue.put_nowait(_Died(error))
+            await proc.terminate(_EOF_GRACE)  # nothing the program started may stay
+            await proc.close()
+
+    def _dispatch(self, text: str) -> None:
+        run_id, event = parse_event_line(text)
+        routed = self._runs.get(run_id) if run_id is not None else None
+        if routed is not None and not routed.settled:
+            routed.settled = event.type == "result"
+            routed.queue.put_nowait(event)
+        elif run_id is None or run_id not in self._finished:
+            self._broadcast(stdout_log(text))
 
     def _death_error(self, proc: AgentProcess) -> str:
         if self._stopping:
             return "the runner stopped the agent program"
         if proc.returncode is None:
-            return "the agent program closed its stdout while the run was in flight, so it can "
-            "answer no run; the driver stopped it"
+            return (
+                "the agent program closed its stdout while the run was in flight, so it can "
+                "answer no run; the driver stopped it"
+            )
         return (
             f"the agent program {describe_exit(proc.returncode)} while the run was in flight; "
             + self._tail.describe()

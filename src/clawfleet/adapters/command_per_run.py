@@ -18,8 +18,6 @@ from typing import Any
 from clawfleet.adapters.base import AgentEvent, RunInput
 from clawfleet.adapters.command_process import AgentProcess, StderrTail, describe_exit
 from clawfleet.adapters.command_protocol import (
-    AGENT_EXITED,
-    CANCELLED,
     OutputCollector,
     encode_cancel,
     encode_input,
@@ -32,6 +30,7 @@ from clawfleet.adapters.command_protocol import (
 )
 from clawfleet.adapters.command_spawn import ProgramStartError, spawn_program
 from clawfleet.core.errors import Conflict, InvalidInput, NotFound
+from clawfleet.domain.lifecycle import FailureKind
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +43,8 @@ class Ending:
     error: str
 
 
-CANCELLED_ENDING = Ending(CANCELLED, "the run was cancelled")
-STOPPED_ENDING = Ending(AGENT_EXITED, "the runner stopped the agent program")
+CANCELLED_ENDING = Ending(FailureKind.CANCELLED, "the run was cancelled")
+STOPPED_ENDING = Ending(FailureKind.AGENT_EXITED, "the runner stopped the agent program")
 
 
 class PerRunPrograms:
@@ -72,7 +71,7 @@ class PerRunPrograms:
             try:
                 program.proc = await spawn_program(argv, workdir=workdir, env=env)
             except ProgramStartError as exc:
-                ending = program.ending or Ending(AGENT_EXITED, exc.message)
+                ending = program.ending or Ending(FailureKind.AGENT_EXITED, exc.message)
                 yield failed(ending.kind, ending.error)
                 return
             if program.ending is not None:  # cancelled while the program was starting
@@ -168,7 +167,8 @@ class _RunProgram:
             return succeeded(text.rstrip() if self.protocol == "text" else text)
         before = "" if self.protocol == "text" else " without reporting a result"
         return failed(
-            AGENT_EXITED, f"the agent program {describe_exit(code)}{before}; {tail.describe()}"
+            FailureKind.AGENT_EXITED,
+            f"the agent program {describe_exit(code)}{before}; {tail.describe()}",
         )
 
     def accepts_input(self) -> bool:

@@ -53,6 +53,7 @@ class AgentProcess:
         self.pid: int = transport.get_pid()
         self._drain_deadline: float | None = None
         self._closed: set[int] = set()
+        self._exited = False
         self._ended = False
 
     @classmethod
@@ -77,20 +78,22 @@ class AgentProcess:
         """The next output line; None (then always None) once the output has ended.
 
         It ends when the program has exited and both streams are closed, or ``DRAIN_AFTER_EXIT``
-        seconds after the exit if something it started still holds them open; with
-        ``end_at_stdout_eof``, also as soon as stdout is closed.
+        seconds after the exit if something it started still holds them open. With
+        ``end_at_stdout_eof`` it also ends that long after stdout closes, exited or not.
         """
         while not self._ended:
             item = await self._next_item()
             if item is None or isinstance(item, OutputLine):
                 return item
-            if isinstance(item, _Closed):
-                self._closed.add(item.fd)
-                if end_at_stdout_eof and item.fd == 1:
-                    self._ended = True
+            now = asyncio.get_running_loop().time()
+            if isinstance(item, _Exited):
+                self._exited = True
+                self._drain_deadline = now + DRAIN_AFTER_EXIT
             else:
-                self._drain_deadline = asyncio.get_running_loop().time() + DRAIN_AFTER_EXIT
-            if self._drain_deadline is not None and len(self._closed) == 2:
+                self._closed.add(item.fd)
+                if end_at_stdout_eof and item.fd == 1 and self._drain_deadline is None:
+                    self._drain_deadline = now + DRAIN_AFTER_EXIT
+            if self._exited and len(self._closed) == 2:
                 self._ended = True
         return None
 
@@ -143,10 +146,6 @@ class AgentProcess:
         """Send ``sig`` to the program's process group (everything it started) if any is left."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-
-    async def wait(self) -> None:
-        """Wait for the main process to exit (not for its output to end)."""
-        await asyncio.shield(self._protocol.exited)
 
     async def terminate(self, grace: float) -> None:
         """SIGTERM the process group, SIGKILL it after ``grace`` seconds; returns once it exited."""

@@ -15,12 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from clawfleet.adapters.base import AgentEvent, RunInput
-
-# Failure kinds this driver produces (the closed set lives with the Run model).
-AGENT_EXITED = "agent-exited"
-AGENT_ERROR = "agent-error"  # the program reported a failed result itself
-INVALID_OUTPUT = "invalid-output"
-CANCELLED = "cancelled"
+from clawfleet.domain.lifecycle import FailureKind
 
 ERROR_MAX = 4000
 OUTPUT_MAX = 1024 * 1024
@@ -66,10 +61,9 @@ def succeeded(output: Any) -> AgentEvent:
     return AgentEvent("result", {"status": "succeeded", "output": output})
 
 
-def failed(kind: str, error: str) -> AgentEvent:
-    return AgentEvent(
-        "result", {"status": "failed", "failureKind": kind, "error": truncate(error, ERROR_MAX)}
-    )
+def failed(kind: FailureKind, error: str) -> AgentEvent:
+    data = {"status": "failed", "failureKind": kind.value, "error": truncate(error, ERROR_MAX)}
+    return AgentEvent("result", data)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -171,14 +165,16 @@ def _parse_result(doc: dict[str, Any]) -> AgentEvent:
         error = doc.get("error")
         if not isinstance(error, str) or not error:
             return _invalid("a failed result needs a non-empty 'error' string")
-        return failed(AGENT_ERROR, error)
+        return failed(FailureKind.AGENT_ERROR, error)
     shown = json.dumps(status)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
     return _invalid(f"'status' must be 'succeeded' or 'failed', got {shown}")
 
 
 def _invalid(problem: str) -> AgentEvent:
-    return failed(INVALID_OUTPUT, f"the agent program wrote a malformed result line: {problem}")
+    return failed(
+        FailureKind.INVALID_OUTPUT, f"the agent program wrote a malformed result line: {problem}"
+    )
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], AgentEvent | None]] = {

@@ -68,7 +68,7 @@ async def spawn_program(
     argv: Sequence[str], *, workdir: Path, env: Mapping[str, str]
 ) -> AgentProcess:
     """Start the program with piped stdio in its own session; raises ProgramStartError."""
-    executable = _check_startable(argv, workdir=workdir, env=env)
+    executable = check_startable(argv, workdir=workdir, env=env)
     loop = asyncio.get_running_loop()
     try:
         return await AgentProcess.start(
@@ -84,9 +84,13 @@ async def spawn_program(
         raise ProgramStartError(
             f"could not start the agent program {argv[0]!r}: {exc.strerror or exc}"
         ) from exc
+    except ValueError as exc:  # e.g. a NUL byte in an argument or a variable
+        raise ProgramStartError(f"could not start the agent program {argv[0]!r}: {exc}") from exc
 
 
-def _check_startable(argv: Sequence[str], *, workdir: Path, env: Mapping[str, str]) -> str:
+def check_startable(argv: Sequence[str], *, workdir: Path, env: Mapping[str, str]) -> str:
+    """The program's absolute path, if it and its working directory exist; else raises
+    ProgramStartError."""
     if not argv:
         raise ProgramStartError("the agent has no command to run")
     executable = resolve_executable(argv[0], path=env.get("PATH", os.defpath), workdir=workdir)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.errors import InvalidInput, PermanentError, TemporaryError
-from clawfleet.core.paths import ensure_private_dir
 from clawfleet.runtimes import local_logs as logfiles
 from clawfleet.runtimes.base import (
     INSTANCE_LABEL,
@@ -31,7 +30,6 @@ from clawfleet.runtimes.base import (
     State,
 )
 from clawfleet.runtimes.local_process import (
-    describe_exit,
     exit_status,
     is_alive,
     read_proc_stat,
@@ -107,7 +105,7 @@ class LocalRuntime:
             raise PermanentError(f"instance {spec.instance_id!r} has an empty command")
         fresh = not paths.dir.exists()
         try:
-            self._make_dirs(paths)
+            paths.create()
         except OSError as exc:
             raise translate_os_error(exc, f"cannot create {paths.dir}") from exc
         try:
@@ -116,6 +114,9 @@ class LocalRuntime:
             if fresh:
                 shutil.rmtree(paths.dir, ignore_errors=True)
             raise
+        previous = self._children.pop(spec.instance_id, None)
+        if previous is not None:  # an earlier launch of ours, found gone above
+            reap(previous)
         self._children[spec.instance_id] = child
         record = self._record_launch(paths, spec, child)
         log.info("launched instance %s as pid %d", spec.instance_id, child.pid)
@@ -225,11 +226,6 @@ class LocalRuntime:
 
     # -- records -------------------------------------------------------------------------
 
-    def _make_dirs(self, paths: InstancePaths) -> None:
-        ensure_private_dir(self.root)
-        for directory in (paths.dir, paths.work, paths.logs):
-            ensure_private_dir(directory)
-
     def _record_launch(
         self, paths: InstancePaths, spec: LaunchSpec, child: subprocess.Popen[bytes]
     ) -> InstanceRecord:
@@ -293,13 +289,13 @@ class LocalRuntime:
         if child is not None:
             returncode = reap(child)
             if returncode is None:
-                return _running(record)
+                return record.running()
             del self._children[record.instance_id]
             return self._finish(paths, record, *exit_status(returncode))
         if record.finished_at is not None:
-            return _exited(record)
+            return record.exited()
         if is_alive(record.pid, record.starttime):
-            return _running(record)
+            return record.running()
         return self._finish(paths, record, None, None)
 
     def _finish(
@@ -315,7 +311,7 @@ class LocalRuntime:
                 save_record(paths, record)
             except OSError as exc:
                 log.warning("cannot record the exit of instance %s: %s", record.instance_id, exc)
-        return _exited(record)
+        return record.exited()
 
     def _signal(self, record: InstanceRecord, sig: signal.Signals) -> None:
         child = self._child_of(record)
@@ -339,20 +335,6 @@ class LocalRuntime:
     def _reap_children(self) -> None:
         for child in self._children.values():
             reap(child)
-
-
-def _running(record: InstanceRecord) -> Observation:
-    return Observation(State.RUNNING, started_at=record.launched_at, detail=f"pid {record.pid}")
-
-
-def _exited(record: InstanceRecord) -> Observation:
-    return Observation(
-        State.EXITED,
-        exit_code=record.exit_code,
-        started_at=record.launched_at,
-        finished_at=record.finished_at,
-        detail=describe_exit(record.exit_code, record.exit_signal),
-    )
 
 
 def _missing(handle: Handle) -> Observation:

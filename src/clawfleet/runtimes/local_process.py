@@ -118,7 +118,7 @@ def spawn(
     TemporaryError for resource shortages (too many processes or open files, ...).
     """
     try:
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise translate_os_error(exc, f"cannot open log file {log_path}") from exc
     try:

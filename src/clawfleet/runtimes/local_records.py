@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clawfleet.core.errors import PermanentError
-from clawfleet.core.paths import write_private_file
+from clawfleet.core.paths import ensure_private_dir, write_private_file
+from clawfleet.runtimes.base import Observation, State
+from clawfleet.runtimes.local_process import describe_exit
 
 MAX_INSTANCE_ID_LENGTH = 128
 METADATA_FILE = "instance.json"
@@ -76,6 +78,11 @@ class InstancePaths:
     def metadata(self) -> Path:
         return self.dir / METADATA_FILE
 
+    def create(self) -> None:
+        """Make the instance, work and log directories (mode 0700). Raises OSError."""
+        for directory in (self.dir.parent, self.dir, self.work, self.logs):
+            ensure_private_dir(directory)
+
 
 @dataclass(frozen=True)
 class InstanceRecord:
@@ -103,6 +110,18 @@ class InstanceRecord:
         self, at: datetime, exit_code: int | None, exit_signal: int | None
     ) -> InstanceRecord:
         return replace(self, finished_at=at, exit_code=exit_code, exit_signal=exit_signal)
+
+    def running(self) -> Observation:
+        return Observation(State.RUNNING, started_at=self.launched_at, detail=f"pid {self.pid}")
+
+    def exited(self) -> Observation:
+        return Observation(
+            State.EXITED,
+            exit_code=self.exit_code,
+            started_at=self.launched_at,
+            finished_at=self.finished_at,
+            detail=describe_exit(self.exit_code, self.exit_signal),
+        )
 
     def to_json(self) -> str:
         return json.dumps(

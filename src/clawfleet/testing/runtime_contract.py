@@ -146,7 +146,8 @@ class RuntimeContract:
         first = await runtime.launch(spec)
         second = await runtime.launch(spec)
         assert second == first
-        assert await asyncio.gather(runtime.launch(spec), runtime.launch(spec)) == [first, first]
+        concurrent = await asyncio.gather(runtime.launch(spec), runtime.launch(spec))
+        assert list(concurrent) == [first, first]
         lines = await wait_for_line(runtime, first, "started")
         await asyncio.sleep(0.2)  # a duplicate would have written its line by now
         assert (await collect(runtime.logs(first))).count("started") == 1, lines
