@@ -585,33 +585,31 @@ async def test_a_flood_of_output_arrives_whole(driver, bundle_for):
     assert events[-1].data["status"] == "succeeded"
 
 
-RUNNER = (
-    """
+RUNNER = """
 import asyncio, sys
 from pathlib import Path
 from clawfleet.adapters.base import AgentBundle, RunInput
 from clawfleet.adapters.command import CommandDriver
 
+AGENT = "import os, time; print(os.getpid(), flush=True); time.sleep(30)"
+
 async def main() -> None:
     driver = CommandDriver()
     await driver.start(AgentBundle(
-        adapter="command",
-        command=[sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(30)"],
-        workdir=Path.cwd(), config={"protocol": "text"}, env={"%s": sys.argv[1]},
+        adapter="command", command=[sys.executable, "-c", AGENT], workdir=Path.cwd(),
+        config={"protocol": "text"}, env={sys.argv[1]: sys.argv[2]},
     ))
     async for event in driver.execute(RunInput(run_id="r", task_id="t", prompt="")):
         print(event.data.get("text"), flush=True)
 
 asyncio.run(main())
 """
-    % MARK
-)
 
 
 def test_the_program_dies_with_a_killed_runner(tmp_path: Path, mark: str) -> None:
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
-    runner = subprocess.Popen([PY, str(script), mark], stdout=subprocess.PIPE, cwd=tmp_path)
+    runner = subprocess.Popen([PY, str(script), MARK, mark], stdout=subprocess.PIPE, cwd=tmp_path)
     try:
         assert runner.stdout is not None
         agent_pid = int(runner.stdout.readline())
@@ -660,7 +658,7 @@ async def test_bundle_env_values_never_appear_in_driver_output(driver, bundle_fo
     bundle = bundle_for(failing, env={"API_TOKEN": secret})
     texts.append(repr(bundle))
     texts += [repr(e) for e in await run_agent(driver, bundle)]
-    texts += [repr(e) for e in await run_agent(driver, bundle_for(failing[:1] + ["-c", "1/0"]))]
+    texts += [repr(e) for e in await run_agent(driver, bundle_for([PY, "-c", "1/0"]))]
 
     with pytest.raises(PermanentError) as missing:
         await driver.start(bundle_for(["no-such-agent"], env={"PATH": secret_dir}))

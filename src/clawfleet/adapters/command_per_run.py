@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 class Ending:
     """Why the driver, not the program, ended a run."""
 
-    kind: str
+    kind: FailureKind
     error: str
 
 
