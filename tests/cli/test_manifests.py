@@ -52,3 +52,10 @@ def test_missing_path(tmp_path: Path) -> None:
         load_manifests([str(tmp_path / "nope.yaml")])
     with pytest.raises(InvalidInput, match="holds no"):
         load_manifests([str(tmp_path)])
+
+
+def test_relative_agent_commands_resolve_next_to_the_manifest() -> None:
+    manifests = load_manifests([str(REPO / "examples" / "agents" / "staged.yaml")])
+    commands = {m.name: m.doc["spec"]["command"] for m in manifests}
+    assert commands["staged"] == ["python3", str(REPO / "examples" / "agents" / "staged_agent.py")]
+    assert commands["shell"] == ["sh", str(REPO / "examples" / "agents" / "shell_agent.sh")]

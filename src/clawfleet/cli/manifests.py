@@ -47,7 +47,26 @@ def _files(path: str) -> list[Path]:
     return [target]
 
 
-def _parse(text: str, source: str) -> list[Manifest]:
+def _resolve_local_paths(doc: dict[str, Any], base: Path) -> None:
+    """In an Agent's command, ``./x`` and ``../x`` mean: next to the manifest file.
+
+    Agent programs run in their instance's own directory, so a path relative to the manifest
+    would not resolve there; `apply -f` makes it absolute, as compose files do for build paths.
+    """
+    spec = doc.get("spec")
+    if doc.get("kind") != "Agent" or not isinstance(spec, dict):
+        return
+    command = spec.get("command")
+    if isinstance(command, list):
+        spec["command"] = [
+            str((base / arg).resolve())
+            if isinstance(arg, str) and arg.startswith(("./", "../"))
+            else arg
+            for arg in command
+        ]
+
+
+def _parse(text: str, source: str, base: Path | None = None) -> list[Manifest]:
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
@@ -63,7 +82,11 @@ def _parse(text: str, source: str) -> list[Manifest]:
         if not isinstance(doc, dict):
             raise InvalidInput(f"{where}: a document must be a mapping with kind and metadata")
         if isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
-            manifests += [Manifest(where, item) for item in doc["items"] if isinstance(item, dict)]
+            for item in doc["items"]:
+                if isinstance(item, dict):
+                    if base is not None:
+                        _resolve_local_paths(item, base)
+                    manifests.append(Manifest(where, item))
             continue
         kind = doc.get("kind")
         info = find_kind(kind) if isinstance(kind, str) else None
@@ -71,6 +94,8 @@ def _parse(text: str, source: str) -> list[Manifest]:
             raise InvalidInput(f"{where}: unknown or missing kind {kind!r}")
         if info.kind != kind:
             raise InvalidInput(f"{where}: write kind {kind!r} as {info.kind!r}")
+        if base is not None:
+            _resolve_local_paths(doc, base)
         manifests.append(Manifest(where, doc))
     return manifests
 
@@ -87,5 +112,5 @@ def load_manifests(paths: list[str]) -> list[Manifest]:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise InvalidInput(f"cannot read {file}: {exc}") from exc
-            manifests += _parse(text, str(file))
+            manifests += _parse(text, str(file), file.parent.resolve())
     return sorted(manifests, key=lambda m: APPLY_ORDER.get(m.kind, len(APPLY_ORDER)))

@@ -33,7 +33,7 @@ def _result_text(task: dict[str, Any]) -> str:
 def _event_line(event: dict[str, Any]) -> str | None:
     kind, data = event.get("type"), event.get("data") or {}
     if kind == "message":
-        return str(data.get("text", ""))
+        return str(data.get("text", "")).rstrip("\n")
     if kind == "log":
         return f"[{data.get('level', 'log')}] {data.get('text', '')}"
     if kind == "progress":
