@@ -249,6 +249,7 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | N
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         loops = [asyncio.create_task(c.run(stopping)) for c in plane.controllers]
+        loops.append(asyncio.create_task(_release_long_polls(server, plane.notifier)))
         if server.started and on_ready is not None:
             on_ready(plane)
         await serving
@@ -260,6 +261,13 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | N
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
         await plane.close()
+
+
+async def _release_long_polls(server: uvicorn.Server, notifier: Notifier) -> None:
+    """When shutdown starts, answer open long polls at once so it can finish gracefully."""
+    while not server.should_exit:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.1)
+    notifier.shutdown()
 
 
 async def upgrade_database(settings: Settings) -> tuple[str | None, str]:

@@ -166,7 +166,7 @@ class Dispatcher:
                 await self._instance(conn, instance_id)
                 commands = await RunRepository(conn).pending_commands(instance_id)
             remaining = deadline - time.monotonic()
-            if commands or remaining <= 0:
+            if commands or remaining <= 0 or self.notifier.closing:
                 return [_command(c) for c in commands]
             await self.notifier.wait([f"instance:{instance_id}"], remaining)
 
@@ -182,8 +182,13 @@ class Dispatcher:
         while True:
             claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
             remaining = deadline - time.monotonic()
-            if claimed or remaining <= 0 or agent_uid is None:
+            if claimed or remaining <= 0 or self.notifier.closing:
                 return claimed
+            if agent_uid is None:
+                # Not claimable (stopping, or not registered): hold the poll instead of letting
+                # the runner spin; a command or the heartbeat's stop flag will reach it.
+                await self.notifier.wait([f"instance:{instance_id}"], remaining)
+                return []
             if next_ready is not None:
                 remaining = min(
                     remaining, max(0.0, (next_ready - self.clock.now()).total_seconds())

@@ -27,6 +27,13 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._waiters: dict[str, int] = defaultdict(int)
+        self.closing = False
+
+    def shutdown(self) -> None:
+        """Wake every waiter now and make later waits return at once (server shutting down)."""
+        self.closing = True
+        for event in list(self._events.values()):
+            event.set()
 
     def publish(self, *channels: str) -> None:
         for channel in channels:
@@ -38,7 +45,7 @@ class Notifier:
 
     async def wait(self, channels: list[str], timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until any channel is published or ``timeout`` passes; True if woken."""
-        if timeout <= 0:
+        if timeout <= 0 or self.closing:
             return False
         events = [self._events[channel] for channel in channels]
         for channel in channels:

@@ -178,7 +178,7 @@ async def _sse(
             waiter.cancel()
             continue
         woken = await waiter
-        if await request.is_disconnected():
+        if await request.is_disconnected() or state.notifier.closing:
             return
         if not woken:
             yield b": keepalive\n\n"
