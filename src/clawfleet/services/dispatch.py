@@ -212,7 +212,9 @@ class Dispatcher:
             tasks = TaskRepository(conn)
             lease = now + timedelta(seconds=self.config.lease_seconds)
             rows, claimed = [], []
-            for task in await tasks.get_many(seqs):
+            order = {seq: index for index, seq in enumerate(seqs)}
+            picked = sorted(await tasks.get_many(seqs), key=lambda t: order[t["seq"]])
+            for task in picked:
                 if task["state"] != TaskState.PENDING.value:
                     continue
                 run_id = new_run_id()
