@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clawfleet.api.problems import error_response
 from clawfleet.api.state import ApiState
-from clawfleet.core.errors import PayloadTooLarge, TemporaryError, Unauthenticated
+from clawfleet.core.errors import Forbidden, PayloadTooLarge, TemporaryError, Unauthenticated
 from clawfleet.core.logging import principal_var, request_id_var
 
 log = logging.getLogger("clawfleet.api.access")
@@ -141,9 +141,20 @@ class AuthenticationMiddleware:
         except (Unauthenticated, TemporaryError) as exc:
             await error_response(exc)(scope, receive, send)
             return
+        if principal.role == "runner" and not _runner_may(principal.name, scope["path"]):
+            forbidden = Forbidden(
+                "a runner token is good for its own instance's runner endpoints only"
+            )
+            await error_response(forbidden)(scope, receive, send)
+            return
         scope.setdefault("state", {})["principal"] = principal
         principal_var.set(principal.name)
         await self.app(scope, receive, send)
+
+
+def _runner_may(principal: str, path: str) -> bool:
+    instance_id = principal.removeprefix("instance:")
+    return path.startswith(f"/api/v1/runner/instances/{instance_id}/")
 
 
 def install_middleware(app: Any, max_body_bytes: int) -> None:
