@@ -281,3 +281,28 @@ def test_kill_server_with_1000_tasks_then_restart(server: ServerProcess) -> None
         tasks = wait_terminal(http, 1000, 180)
         assert_each_done_exactly_once(http, tasks)
     assert sorted(server.runner_pids()) == before  # re-adopted, not relaunched
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sleeping_agent_wakes_for_work_and_sleeps_when_idle(server: ServerProcess) -> None:
+    server.start()
+    with server.http() as http:
+        doc = upper_agent(1)
+        doc["spec"].update(state="Sleeping", idleTimeout="2s")
+        assert http.post("/apply", json=doc).status_code == 201
+        time.sleep(1.5)
+        assert http.get("/instances").json()["items"] == []  # asleep: nothing runs
+        name = submit(http, "upper", "wake up")
+        wait_until(
+            lambda: http.get(f"/tasks/{name}").json()["status"]["state"] == "done", 30, what="done"
+        )
+
+        def asleep_again() -> bool:
+            return http.get("/instances").json()["items"] == []
+
+        wait_until(asleep_again, 30, what="the idle agent to go back to sleep")
+        reasons = [e["reason"] for e in http.get("/agents/upper/events").json()["items"]]
+        assert "Woke" in reasons
+        assert "Slept" in reasons
+        assert reasons.index("Woke") < len(reasons) - 1 - reasons[::-1].index("Slept")
+    assert server.runner_pids() == []

@@ -135,17 +135,24 @@ def describe(
         fail("describe needs a name: clawfleet describe KIND NAME", code=2)
     with make_client(tenant, project) as client:
         item = client.get(info.plural, one)
+        events = item.pop("events", None)
+        if info.kind == "Agent":
+            events = client.get_path(f"/agents/{one}/events", **client._scope(None, None))["items"]
     meta = item["metadata"]
     rows = [("Kind", item["kind"]), ("Name", meta["name"])]
     rows += [(k.title(), meta[k]) for k in ("tenant", "project") if k in meta]
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(meta["labels"].items())) or "<none>"
+    labels = ", ".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
+    labels = labels or "<none>"
+    rows += [("Labels", labels), ("UID", meta["uid"])]
     rows += [
-        ("Labels", labels),
-        ("UID", meta["uid"]),
-        ("Generation", meta["generation"]),
-        ("Resource version", meta["resourceVersion"]),
-        ("Created", meta["createdAt"]),
-        ("Updated", meta["updatedAt"]),
+        (title, meta[key])
+        for title, key in (
+            ("Generation", "generation"),
+            ("Resource version", "resourceVersion"),
+            ("Created", "createdAt"),
+            ("Updated", "updatedAt"),
+        )
+        if meta.get(key) is not None
     ]
     width = max(len(k) for k, _ in rows) + 2
     text = "".join(f"{k + ':':<{width}}{v}\n" for k, v in rows)
@@ -154,6 +161,11 @@ def describe(
         if body:
             indented = "".join(f"  {line}\n" for line in dump_yaml(body).splitlines())
             text += f"{section.title()}:\n{indented}"
+    if events:
+        text += "Events:\n" + "".join(
+            f"  {e['time']}  {e['type']:<7}  {e['reason']:<16}  {e['message']}\n"
+            for e in events[-20:]
+        )
     stdout_write(text)
 
 
