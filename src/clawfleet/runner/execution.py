@@ -34,7 +34,6 @@ class RunExecution:
         self._pending: list[dict[str, Any]] = []
         self._seq = 0
         self._wake = asyncio.Event()
-        self._done = False
 
     def add_event(self, kind: str, data: dict[str, Any]) -> None:
         self._seq += 1
@@ -58,8 +57,6 @@ class RunExecution:
             await asyncio.sleep(COALESCE_SECONDS)
             self._wake.clear()
             await self._flush()
-            if self._done and not self._pending:
-                return
 
     async def _flush(self) -> None:
         while self._pending:
@@ -106,11 +103,14 @@ class RunExecution:
                 "error": "the runner is shutting down",
             }
         self.add_event("result", result)
-        self._done = True
-        self._wake.set()
+        # The flusher may be mid-batch; stop it, then send what is left with the result.
+        flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
+        if len(self._pending) > BATCH_MAX:
+            await self._flush()
         await self.client.complete(self.run_id, {
+            "events": self._pending,
             "status": result.get("status", "failed"),
             "output": result.get("output"),
             "failureKind": result.get("failureKind"),

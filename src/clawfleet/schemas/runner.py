@@ -38,6 +38,8 @@ class CompleteIn(WireModel):
     failure_kind: str | None = Field(default=None, max_length=32)
     error: str | None = Field(default=None, max_length=64 * 1024)
     usage: dict[str, Any] | None = None
+    # The run's last events, sent with the result to save a round trip (idempotent by seq).
+    events: list[EventIn] = Field(default_factory=list, max_length=10_000)
 
 
 class CommandsWaitIn(WireModel):

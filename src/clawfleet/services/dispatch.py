@@ -291,6 +291,12 @@ class Dispatcher:
         requeued: list[dict[str, Any]] = []
         async with self.db.write() as conn:
             run = await self._own_run(conn, instance_id, run_id)
+            if result.events:
+                await RunRepository(conn).add_events(
+                    run_id,
+                    [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in result.events],
+                    now,
+                )
             if run["state"] != RunState.RUNNING.value:
                 return {"state": run["state"], "recorded": False}
             if result.status == "succeeded":
