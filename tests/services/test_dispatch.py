@@ -229,3 +229,18 @@ async def test_unknown_agent_and_runner_scope(world: World) -> None:
     with pytest.raises(Forbidden):
         Dispatcher.check_runner(runner, "another-instance")
     assert AGENT.plural == "agents"
+
+
+async def test_events_sent_with_the_result_are_stored_once(world: World) -> None:
+    inst = await world.instance(await world.agent("a"))
+    await world.submit("x")
+    run = (await world.dispatcher.claim(inst, 1, 0))[0]["id"]
+    body = CompleteIn.model_validate(
+        {"status": "succeeded", "output": "ok",
+         "events": [{"seq": 1, "type": "message", "data": {"text": "hi"}},
+                    {"seq": 2, "type": "result", "data": {"status": "succeeded"}}]}
+    )  # fmt: skip
+    await world.dispatcher.complete(inst, run, body)
+    await world.dispatcher.complete(inst, run, body)  # a retried completion
+    _, events = await world.tasks.events(SYSTEM, run)
+    assert [e["type"] for e in events] == ["status", "message", "result", "status"]
