@@ -16,7 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck layers pytest install install-dev clean
+.PHONY: run test lint typecheck layers pytest install install-dev bench clean
 
 run: install
 	$(BIN)/clawfleet up $(ARGS)
@@ -58,6 +58,16 @@ $(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(VENV)/pyvenv.cf
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	rm -f $(VENV)/.installed-run
 	touch $@ $(VENV)/.installed-run
+
+# The dispatch benchmark (bench/README.md). requirements-bench.lock is the dev lock plus the
+# `bench` group (Celery, Redis client, py-spy), made with:
+#   $(UV) pip compile --python-version 3.11 --generate-hashes --no-header \
+#       --group dev --group bench pyproject.toml -o requirements-bench.lock
+# It is installed on top (not synced), so the dev tools stay. Needs redis-server and the
+# PostgreSQL server binaries (bench/README.md).
+bench: install-dev
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements-bench.lock
+	$(BIN)/python bench/dispatch.py --json bench/results/dispatch.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

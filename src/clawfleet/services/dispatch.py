@@ -31,6 +31,7 @@ from clawfleet.domain.lifecycle import (
     task_state_after_failure,
 )
 from clawfleet.domain.resources import ResourceKey
+from clawfleet.domain.selectors import parse_selector
 from clawfleet.schemas.runner import CompleteIn, EventIn
 from clawfleet.services.context import Principal
 from clawfleet.store.db import Database
@@ -428,8 +429,6 @@ class Dispatcher:
         return TaskState(update["state"])
 
     async def _candidates(self, conn: AsyncConnection, task: dict[str, Any]) -> list[str]:
-        from clawfleet.domain.selectors import parse_selector
-
         resources = ResourceRepository(conn)
         if task["agent"]:
             record = await resources.get(

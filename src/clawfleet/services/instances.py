@@ -23,6 +23,7 @@ from clawfleet.services.access import Verb, authorize, visible_tenants
 from clawfleet.services.context import RequestContext
 from clawfleet.services.scoping import resolve_key
 from clawfleet.services.task_views import view_instance
+from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 from clawfleet.store.repositories.events import ResourceEventRepository
@@ -211,8 +212,6 @@ class InstanceService:
             rows = await ResourceEventRepository(conn).find(
                 kind=kind, tenant=key.tenant, project=key.project, name=name
             )
-        from clawfleet.services.views import format_time
-
         return [
             {"type": r["type"], "reason": r["reason"], "message": r["message"],
              "time": format_time(r["created_at"])}
