@@ -11,7 +11,7 @@ from clawfleet.domain.names import name_problem
 from clawfleet.services.context import Principal, RequestContext
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 

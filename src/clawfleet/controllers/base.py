@@ -35,15 +35,21 @@ class Controller:
         self.clock = clock
         self.notifier = notifier
         self.passes = 0
+        self._leader_until = 0.0  # monotonic time before which we need not renew
 
     async def reconcile_once(self) -> None:
         raise NotImplementedError
 
     async def is_leader(self) -> bool:
+        """Hold the lease; renewed once a third of its TTL has passed, not on every pass."""
+        if self.clock.monotonic() < self._leader_until:
+            return True
         async with self.db.write() as conn:
-            return await LeaseRepository(conn).acquire(
+            held = await LeaseRepository(conn).acquire(
                 self.name, HOLDER, self.clock.now(), self.lease_ttl
             )
+        self._leader_until = self.clock.monotonic() + self.lease_ttl / 3 if held else 0.0
+        return held
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():

@@ -69,6 +69,7 @@ class Dispatcher:
         self.clock = clock
         self.notifier = notifier
         self.config = config or DispatchConfig()
+        self._agent_of: dict[str, str] = {}  # instance id → agent uid (never changes)
 
     # -- access --------------------------------------------------------------------------------
 
@@ -181,20 +182,30 @@ class Dispatcher:
         """Runs for this instance: at once if any task is queued, else when one is, or []."""
         deadline = time.monotonic() + wait
         while True:
-            claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
-            remaining = deadline - time.monotonic()
-            if claimed or remaining <= 0 or self.notifier.closing:
-                return claimed
-            if agent_uid is None:
-                # Not claimable (stopping, or not registered): hold the poll instead of letting
-                # the runner spin; a command or the heartbeat's stop flag will reach it.
-                await self.notifier.wait([f"instance:{instance_id}"], remaining)
-                return []
-            if next_ready is not None:
-                remaining = min(
-                    remaining, max(0.0, (next_ready - self.clock.now()).total_seconds())
-                )
-            await self.notifier.wait([f"agent:{agent_uid}", f"instance:{instance_id}"], remaining)
+            # Queue for a wake-up before looking, so a task queued in between is not missed.
+            agent_uid = self._agent_of.get(instance_id)
+            channel = f"agent:{agent_uid}"
+            turn = self.notifier.turn(channel) if agent_uid else None
+            try:
+                claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
+                remaining = deadline - time.monotonic()
+                if claimed or remaining <= 0 or self.notifier.closing:
+                    return claimed
+                if agent_uid is None:
+                    # Not claimable (stopping, or not registered): hold the poll instead of
+                    # letting the runner spin; a command or the heartbeat's stop reaches it.
+                    await self.notifier.wait([f"instance:{instance_id}"], remaining)
+                    return []
+                if turn is None:  # first poll of this instance: learn its agent, look again
+                    self._agent_of[instance_id] = agent_uid
+                    continue
+                if next_ready is not None:
+                    until = (next_ready - self.clock.now()).total_seconds()
+                    remaining = min(remaining, max(0.0, until))
+                await self.notifier.wait_turn(turn, [f"instance:{instance_id}"], remaining)
+            finally:
+                if turn is not None:
+                    self.notifier.leave(channel, turn)
 
     async def _claim_once(
         self, instance_id: str, max_runs: int

@@ -69,7 +69,7 @@ class TaskService:
                     return view_task(existing), False
                 if await tasks.get(task_id) is not None:
                     raise Conflict(f"task {task_id!r} already exists", code="already-exists")
-                targets = await self._targets(conn, scope, spec.agent, spec.selector)
+                targets, wake = await self._targets(conn, scope, spec.agent, spec.selector)
                 row = {
                     "id": task_id,
                     "tenant": scope.tenant,
@@ -105,14 +105,16 @@ class TaskService:
                 )
         except IntegrityError as exc:
             raise Conflict(f"task {task_id!r} already exists", code="already-exists") from exc
-        channels = [f"agent:{uid}" for uid in targets] + [RECONCILE_CHANNEL]
+        # The agent controller only needs waking when no instance is ready to take the task.
+        channels = [f"agent:{uid}" for uid in targets] + ([RECONCILE_CHANNEL] if wake else [])
         self.notifier.publish(*channels)
         await self.notifier.send_remote(channels)
         return view_task(row), True
 
     async def _targets(
         self, conn: Any, scope: ResourceKey, agent: str | None, selector: str | None
-    ) -> list[str]:
+    ) -> tuple[list[str], bool]:
+        """Candidate agent uids, and whether any of them is asleep or has no ready instance."""
         resources = ResourceRepository(conn)
         if agent:
             key = ResourceKey("Agent", scope.tenant, scope.project, agent)
@@ -122,7 +124,7 @@ class TaskService:
                     f"{key.describe()} not found; list agents with "
                     f"`clawfleet get agents --tenant {scope.tenant} --project {scope.project}`"
                 )
-            return [record.uid]
+            return [record.uid], _needs_wake(record)
         records = await resources.list(
             "Agent",
             tenant=scope.tenant,
@@ -136,7 +138,7 @@ class TaskService:
                 f"no agent in project {scope.project!r} matches selector {selector!r}",
                 [FieldError("spec.selector", "matches no agent", "no-match")],
             )
-        return [record.uid for record in records]
+        return [record.uid for record in records], any(_needs_wake(r) for r in records)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -322,6 +324,11 @@ class TaskService:
             rows = await RunRepository(conn).events(run_id, after=after, limit=limit)
             fresh = await RunRepository(conn).get(run_id)
         return fresh or run, [view_event(r) for r in rows]
+
+
+def _needs_wake(record: Any) -> bool:
+    status = record.status or {}
+    return bool(status.get("asleep")) or not status.get("readyReplicas")
 
 
 def _cursor(text: str | None) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import Unauthenticated
@@ -24,10 +25,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+CACHE_SECONDS = 5.0
+CACHE_MAX = 10_000
+
+
 class TokenService:
+    """Mints and checks tokens. Checks are cached for a few seconds (every request authenticates);
+    a revocation through this process drops its cache entries at once, and other replicas see it
+    within ``CACHE_SECONDS``."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._cache: dict[str, tuple[float, Principal, datetime | None]] = {}
 
     async def mint(self, *, name: str, principal: str, role: str, tenant: str = "") -> str:
         """Create a token and return its plaintext, which is not kept anywhere."""
@@ -63,18 +73,37 @@ class TokenService:
     async def revoke(self, token_id: str) -> None:
         async with self.db.write() as conn:
             await TokenRepository(conn).revoke(token_id, self.clock.now())
+        self._forget(token_id)
+
+    def _forget(self, token_id: str | None = None) -> None:
+        if token_id is None:
+            self._cache.clear()
+            return
+        for key, (_, principal, _) in list(self._cache.items()):
+            if principal.token_id == token_id:
+                del self._cache[key]
 
     async def authenticate(self, token: str) -> Principal:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 512:
             raise Unauthenticated("invalid token")
-        async with self.db.read() as conn:
-            row = await TokenRepository(conn).find_by_hash(hash_token(token))
+        digest = hash_token(token)
         now = self.clock.now()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > self.clock.monotonic():
+            _, principal, expires_at = cached
+            if expires_at is None or expires_at > now:
+                return principal
+        async with self.db.read() as conn:
+            row = await TokenRepository(conn).find_by_hash(digest)
         if row is None or row.revoked_at is not None:
             raise Unauthenticated("invalid token")
         if row.expires_at is not None and row.expires_at <= now:
             raise Unauthenticated("token expired")
-        return Principal(name=row.principal, role=row.role, tenant=row.tenant, token_id=row.id)
+        principal = Principal(name=row.principal, role=row.role, tenant=row.tenant, token_id=row.id)
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[digest] = (self.clock.monotonic() + CACHE_SECONDS, principal, row.expires_at)
+        return principal
 
     async def is_valid(self, token: str) -> bool:
         try:
@@ -90,4 +119,5 @@ class TokenService:
                 repo = TokenRepository(conn)
                 while (old := await repo.find_by_name(ADMIN_TOKEN_NAME)) is not None:
                     await repo.revoke(old.id, self.clock.now())
+            self._forget()
         return await self.mint(name=ADMIN_TOKEN_NAME, principal="admin", role="admin")

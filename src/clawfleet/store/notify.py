@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._waiters: dict[str, int] = defaultdict(int)
+        self._turns: dict[str, deque[asyncio.Future[None]]] = defaultdict(deque)
         self.closing = False
 
     def shutdown(self) -> None:
@@ -34,9 +35,15 @@ class Notifier:
         self.closing = True
         for event in list(self._events.values()):
             event.set()
+        for queue in self._turns.values():
+            for turn in queue:
+                if not turn.done():
+                    turn.set_result(None)
 
     def publish(self, *channels: str) -> None:
+        """Wake every ``wait`` on the channels, and the first ``turn`` queued on each."""
         for channel in channels:
+            self._hand_off(channel)
             event = self._events.get(channel)
             if event is not None:
                 event.set()
@@ -66,6 +73,53 @@ class Notifier:
                     event = self._events.get(channel)
                     if event is not None and not event.is_set():
                         self._events.pop(channel, None)
+
+    def turn(self, channel: str) -> asyncio.Future[None]:
+        """Queue for one hand-off on ``channel``: each publish wakes one queued turn, so a new
+        task wakes one idle runner, not all of them. Take the turn *before* checking the
+        database, and ``leave`` it afterwards."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.closing:
+            turn.set_result(None)
+        self._turns[channel].append(turn)
+        return turn
+
+    def leave(self, channel: str, turn: asyncio.Future[None]) -> None:
+        queue = self._turns.get(channel)
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(turn)
+            if not queue:
+                self._turns.pop(channel, None)
+        if not turn.done():
+            turn.cancel()
+
+    def _hand_off(self, channel: str) -> None:
+        queue = self._turns.get(channel)
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+
+    async def wait_turn(
+        self,
+        turn: asyncio.Future[None],
+        channels: list[str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> bool:
+        """Wait for ``turn`` or a publish on ``channels``; True if woken before ``timeout``."""
+        if timeout <= 0 or self.closing:
+            return False
+        other: asyncio.Future[bool] = asyncio.ensure_future(self.wait(channels, timeout))
+        waits: list[asyncio.Future[Any]] = [turn, other]
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            other.cancel()
+        return bool(done)
 
     async def start(self) -> None:
         """Begin relaying notifications from other processes (no-op in-process)."""
