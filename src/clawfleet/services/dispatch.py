@@ -245,7 +245,7 @@ class Dispatcher:
                     "id": run_id, "task_id": task["id"], "attempt": attempt,
                     "tenant": task["tenant"], "project": task["project"],
                     "agent": instance["agent"], "instance_id": instance_id,
-                    "state": RunState.RUNNING.value, "last_seq": 0,
+                    "state": RunState.RUNNING.value, "last_seq": 1,
                     "queued_at": task["updated_at"], "started_at": now, "lease_expires_at": lease,
                     "deadline_at": now + timedelta(seconds=timeout) if timeout else None,
                 })  # fmt: skip
@@ -255,13 +255,14 @@ class Dispatcher:
                 })  # fmt: skip
             runs = RunRepository(conn)
             await runs.insert_many(rows)
-            for row in rows:
-                status = {
-                    "state": "running",
-                    "instance": instance["name"],
-                    "attempt": row["attempt"],
-                }
-                await runs.add_events(row["id"], [{"type": "status", "data": status}], now)
+            # Each new run's first event (seq 1, counted in last_seq above), in one statement.
+            name = instance["name"]
+            await runs.insert_events([
+                {"run_id": row["id"], "seq": 1, "runner_seq": None, "type": "status",
+                 "created_at": now,
+                 "data": {"state": "running", "instance": name, "attempt": row["attempt"]}}
+                for row in rows
+            ])  # fmt: skip
         return claimed, agent_uid, None
 
     # -- events and completion -----------------------------------------------------------------
@@ -303,16 +304,13 @@ class Dispatcher:
         requeued: list[dict[str, Any]] = []
         async with self.db.write() as conn:
             run = await self._own_run(conn, instance_id, run_id)
-            if result.events:
-                await RunRepository(conn).add_events(
-                    run_id,
-                    [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in result.events],
-                    now,
-                )
+            events = [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in result.events]
             if run["state"] != RunState.RUNNING.value:
+                if events:  # a retried completion may still carry events we lack
+                    await RunRepository(conn).add_events(run_id, events, now)
                 return {"state": run["state"], "recorded": False}
             if result.status == "succeeded":
-                await self._succeed(conn, run, result, now)
+                await self._succeed(conn, run, result, now, events)
                 state = RunState.SUCCEEDED.value
             else:
                 kind = _failure_kind(result.failure_kind)
@@ -327,6 +325,7 @@ class Dispatcher:
                     now,
                     usage=result.usage,
                     output=result.output,
+                    events=events,
                 )
                 requeued.append(run)
                 state = (
@@ -340,7 +339,12 @@ class Dispatcher:
         return {"state": state, "recorded": True}
 
     async def _succeed(
-        self, conn: AsyncConnection, run: dict[str, Any], result: CompleteIn, now: datetime
+        self,
+        conn: AsyncConnection,
+        run: dict[str, Any],
+        result: CompleteIn,
+        now: datetime,
+        events: list[dict[str, Any]],
     ) -> None:
         check_run(RunState.RUNNING, RunState.SUCCEEDED)
         output = {"output": result.output}
@@ -354,9 +358,8 @@ class Dispatcher:
             },
         ):
             return
-        await RunRepository(conn).add_events(
-            run["id"], [{"type": "status", "data": {"state": "succeeded"}}], now
-        )
+        status = {"type": "status", "data": {"state": "succeeded"}}
+        await RunRepository(conn).add_events(run["id"], [*events, status], now)
         tasks = TaskRepository(conn)
         task = await tasks.get(run["task_id"], for_update=True)
         if task is None or task["current_run"] != run["id"]:
@@ -378,6 +381,7 @@ class Dispatcher:
         *,
         usage: dict[str, Any] | None = None,
         output: Any = None,
+        events: list[dict[str, Any]] | None = None,
     ) -> TaskState | None:
         """End a run as failed (or cancelled) and decide its task: retry, fail or cancel."""
         run_state = RunState.CANCELLED if kind is FailureKind.CANCELLED else RunState.FAILED
@@ -391,6 +395,7 @@ class Dispatcher:
         await runs.add_events(
             run["id"],
             [
+                *(events or []),
                 {
                     "type": "status",
                     "data": {
@@ -398,7 +403,7 @@ class Dispatcher:
                         "failureKind": kind.value,
                         "error": error[:2000],
                     },
-                }
+                },
             ],
             now,
         )

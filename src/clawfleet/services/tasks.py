@@ -67,7 +67,7 @@ class TaskService:
                     )
                 ):
                     return view_task(existing), False
-                if await tasks.get(task_id) is not None:
+                if meta.name and await tasks.get(task_id) is not None:
                     raise Conflict(f"task {task_id!r} already exists", code="already-exists")
                 targets, wake = await self._targets(conn, scope, spec.agent, spec.selector)
                 row = {

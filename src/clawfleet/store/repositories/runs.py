@@ -108,6 +108,11 @@ class RunRepository:
 
     # -- events --------------------------------------------------------------------------
 
+    async def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert events whose seq the caller assigned (e.g. the first event of a new run)."""
+        if rows:
+            await self.conn.execute(insert(run_events), list(rows))
+
     async def add_events(self, run_id: str, events: Sequence[dict[str, Any]], now: datetime) -> int:
         """Append events in order; those whose ``runner_seq`` is already stored are skipped.
 
