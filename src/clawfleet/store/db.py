@@ -3,7 +3,9 @@
 SQLite has one writer at a time. A deferred transaction that reads and then writes can fail with
 SQLITE_BUSY when another writer got in between, so write transactions start with
 ``BEGIN IMMEDIATE`` and are serialized in-process with an asyncio lock (cheaper than spinning on
-the busy timeout). PostgreSQL needs neither: row locks and compare-and-swap updates suffice.
+the busy timeout). Transactions run inline on the event loop (``store/inline.py``), so a write
+never holds the database while other requests run. PostgreSQL needs none of this: asyncpg, row
+locks and compare-and-swap updates. Migrations use an async engine on both.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from clawfleet.core.errors import TemporaryError
+from clawfleet.store.inline import InlineConnection
 
 _WRITE = "clawfleet_write"
 
@@ -48,10 +51,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.inline: Engine | None = None
         if self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size)
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+            self.inline = create_engine(url.replace("+aiosqlite", "+pysqlite"), pool_size=pool_size)
+            for engine in (self.engine.sync_engine, self.inline):
+                event.listen(engine, "connect", _sqlite_on_connect)
+                event.listen(engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -64,16 +70,34 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.inline is not None:
+            async with self._translate(), self._inline(write=False) as conn:
+                yield conn
+            return
         async with self._translate(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        lock = self._write_lock or contextlib.nullcontext()
-        async with self._translate(), lock, self.engine.connect() as conn:
+        if self.inline is not None:
+            assert self._write_lock is not None
+            async with self._translate(), self._write_lock, self._inline(write=True) as conn:
+                yield conn
+            return
+        async with self._translate(), self.engine.connect() as conn:
             conn = await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
+
+    @contextlib.asynccontextmanager
+    async def _inline(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        assert self.inline is not None
+        with self.inline.connect() as sync_conn:
+            if write:
+                sync_conn = sync_conn.execution_options(**{_WRITE: True})
+            with sync_conn.begin():
+                # InlineConnection implements the subset of AsyncConnection the store uses.
+                yield cast(AsyncConnection, InlineConnection(sync_conn))
 
     @contextlib.asynccontextmanager
     async def _translate(self) -> AsyncIterator[None]:
@@ -92,3 +116,5 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.inline is not None:
+            self.inline.dispose()
