@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -138,3 +139,12 @@ def test_busy_port_is_a_clear_error(server: ServerProcess) -> None:
     assert second.returncode == 1
     assert f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_ctrl_c_stops_an_idle_server_promptly(server: ServerProcess) -> None:
+    # Regression: with no agents, a controller loop that never suspended starved the shutdown.
+    server.start()
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 10

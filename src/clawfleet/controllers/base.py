@@ -52,7 +52,9 @@ class Controller:
         return held
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
+        # Stop as soon as the server shuts down: with SQLite inline, a pass never suspends, so
+        # a loop whose waits return at once (notifier closing) would starve the event loop.
+        while not stopping.is_set() and not self.notifier.closing:
             delay = self.interval
             try:
                 if await self.is_leader():

@@ -51,8 +51,12 @@ class Notifier:
                 self._events[channel] = asyncio.Event()
 
     async def wait(self, channels: list[str], timeout: float) -> bool:  # noqa: ASYNC109
-        """Wait until any channel is published or ``timeout`` passes; True if woken."""
+        """Wait until any channel is published or ``timeout`` passes; True if woken.
+
+        Always yields to the event loop at least once, so no caller can spin without letting
+        others run (SQLite work runs inline and never suspends)."""
         if timeout <= 0 or self.closing:
+            await asyncio.sleep(0)
             return False
         events = [self._events[channel] for channel in channels]
         for channel in channels:
@@ -110,6 +114,7 @@ class Notifier:
     ) -> bool:
         """Wait for ``turn`` or a publish on ``channels``; True if woken before ``timeout``."""
         if timeout <= 0 or self.closing:
+            await asyncio.sleep(0)
             return False
         other: asyncio.Future[bool] = asyncio.ensure_future(self.wait(channels, timeout))
         waits: list[asyncio.Future[Any]] = [turn, other]
