@@ -38,3 +38,9 @@ class RequestContext:
     @property
     def default_project(self) -> str:
         return self.project or DEFAULT_PROJECT
+
+    def list_scope(self, *, all_tenants: bool, all_projects: bool) -> tuple[str | None, str | None]:
+        """(tenant, project) a listing covers; None means every one the caller may see."""
+        tenant = None if all_tenants else self.default_tenant
+        project = None if (all_tenants or all_projects) else self.default_project
+        return tenant, project

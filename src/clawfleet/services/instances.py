@@ -66,8 +66,7 @@ class InstanceService:
         cursor: str | None = None,
         limit: int = 500,
     ) -> InstancePage:
-        tenant = None if all_tenants else ctx.default_tenant
-        project = None if (all_tenants or all_projects) else ctx.default_project
+        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
         authorize(ctx.principal, Verb.LIST, "Instance", tenant or "")
         async with self.db.read() as conn:
             rows = await InstanceRepository(conn).find(

@@ -170,8 +170,7 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant = None if all_tenants else ctx.default_tenant
-        project = None if (all_tenants or all_projects) else ctx.default_project
+        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
         authorize(ctx.principal, Verb.LIST, "Task", tenant or "")
         after = _cursor(cursor)
         async with self.db.read() as conn:
@@ -298,8 +297,7 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant = None if all_tenants else ctx.default_tenant
-        project = None if (all_tenants or all_projects) else ctx.default_project
+        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
         authorize(ctx.principal, Verb.LIST, "Run", tenant or "")
         async with self.db.read() as conn:
             rows = await RunRepository(conn).find(
