@@ -251,3 +251,61 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# People who sign in with a password. What they may do comes from RoleBindings.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Non-human identities of a tenant; their API keys live in api_tokens.
+service_accounts = Table(
+    "service_accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(63), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant", "name"),
+)
+
+# Refresh tokens of user sessions (hashes only); each refresh replaces its token.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "user_id"),
+)
+
+# Every mutation, allowed or denied, written in the mutation's own transaction.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("principal", String(160), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("verb", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("request_id", String(32), nullable=False),
+    Column("details", JsonDoc, nullable=False),
+    Index(None, "tenant", "at"),
+    Index(None, "principal", "at"),
+    Index(None, "kind", "at"),
+)
