@@ -23,7 +23,7 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.api = state
     install_problem_handlers(app)
-    install_middleware(app, state.max_body_bytes)
+    install_middleware(app, state.max_body_bytes, state.rate_limits, state.clock)
     app.include_router(system.probes)
     app.include_router(system.router, prefix=API_PREFIX)
     app.include_router(instances.router, prefix=API_PREFIX)

@@ -14,7 +14,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clawfleet.api.problems import error_response
+from clawfleet.api.ratelimit import RateLimitMiddleware, RateLimits
 from clawfleet.api.state import ApiState
+from clawfleet.core.clock import Clock
 from clawfleet.core.errors import Forbidden, PayloadTooLarge, TemporaryError, Unauthenticated
 from clawfleet.core.logging import principal_var, request_id_var
 
@@ -157,9 +159,13 @@ def _runner_may(principal: str, path: str) -> bool:
     return path.startswith(f"/api/v1/runner/instances/{instance_id}/")
 
 
-def install_middleware(app: Any, max_body_bytes: int) -> None:
+def install_middleware(
+    app: Any, max_body_bytes: int, rate_limits: RateLimits, clock: Clock
+) -> None:
     # Starlette runs the last added outermost: request id, then auth (so no body is buffered
-    # for an anonymous caller), then the body limit.
+    # for an anonymous caller), then the rate limit (it needs the principal, and a refused
+    # caller's body is never buffered either), then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, limits=rate_limits, clock=clock)
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(RequestContextMiddleware)

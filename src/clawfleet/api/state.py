@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from clawfleet.api.ratelimit import RateLimits
+from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
@@ -25,3 +27,6 @@ class ApiState:
     logs: InstanceLogs
     max_body_bytes: int
     version: str
+    # Defaulted so that composition code that predates rate limits keeps working.
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    clock: Clock = field(default_factory=SystemClock)

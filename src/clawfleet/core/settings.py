@@ -41,6 +41,16 @@ class ApiSettings(_Section):
     default_page_size: int = Field(100, ge=1)
     max_page_size: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+    # Per-principal token buckets (api/ratelimit.py), so one noisy client cannot starve others.
+    # Sized from bench/dispatch.py: one client submitting with 32 requests in flight reaches
+    # 200-300 requests/s, and a busy runner makes about 3 requests per run plus heartbeats and
+    # long polls, so neither the benchmark nor a full-speed runner is throttled by the defaults.
+    rate_limits_enabled: bool = True
+    rate_per_second: float = Field(500.0, gt=0)
+    rate_burst: int = Field(1000, ge=1)
+    # Runners (role "runner") talk a lot: heartbeats, claims, event batches, completions.
+    runner_rate_per_second: float = Field(2000.0, gt=0)
+    runner_rate_burst: int = Field(4000, ge=1)
 
 
 class SecretSettings(_Section):

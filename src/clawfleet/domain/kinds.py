@@ -27,10 +27,11 @@ class KindInfo:
 
 TENANT = KindInfo("Tenant", "tenants", Scope.CLUSTER, ("tenant",))
 PROJECT = KindInfo("Project", "projects", Scope.TENANT, ("project", "proj"))
+ROLE_BINDING = KindInfo("RoleBinding", "rolebindings", Scope.TENANT, ("rolebinding", "rb"))
 SECRET = KindInfo("Secret", "secrets", Scope.PROJECT, ("secret",))
 AGENT = KindInfo("Agent", "agents", Scope.PROJECT, ("agent", "ag"))
 
-ALL_KINDS: tuple[KindInfo, ...] = (TENANT, PROJECT, SECRET, AGENT)
+ALL_KINDS: tuple[KindInfo, ...] = (TENANT, PROJECT, ROLE_BINDING, SECRET, AGENT)
 
 # Kinds the system writes (read-mostly): listed and shown like the others, never applied.
 TASK = KindInfo("Task", "tasks", Scope.PROJECT, ("task",))

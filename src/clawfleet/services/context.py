@@ -9,17 +9,39 @@ DEFAULT_PROJECT = "default"
 
 
 @dataclass(frozen=True)
+class Binding:
+    """One role held in a tenant, or in one project of it (``project`` None: all projects)."""
+
+    role: str
+    tenant: str
+    project: str | None = None
+
+
+@dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. ``tenant`` is the home tenant ('' for cluster-wide principals)."""
+    """An authenticated caller.
+
+    ``role`` is the kind of principal: "admin" (cluster-wide), "runner" (one instance), "user"
+    or "serviceaccount"; what users and service accounts may do comes from ``bindings``.
+    ``tenant`` is the home tenant ('' for cluster-wide principals).
+    """
 
     name: str
     role: str
     tenant: str = ""
     token_id: str | None = None
+    bindings: tuple[Binding, ...] = ()
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def subject(self) -> str:
+        """How RoleBindings name this principal: "User:alice", "ServiceAccount:acme/ci"."""
+        if self.role == "serviceaccount":
+            return f"ServiceAccount:{self.name.removeprefix('serviceaccount:')}"
+        return f"User:{self.name.removeprefix('user:')}"
 
 
 @dataclass(frozen=True)
@@ -38,9 +60,3 @@ class RequestContext:
     @property
     def default_project(self) -> str:
         return self.project or DEFAULT_PROJECT
-
-    def list_scope(self, *, all_tenants: bool, all_projects: bool) -> tuple[str | None, str | None]:
-        """(tenant, project) a listing covers; None means every one the caller may see."""
-        tenant = None if all_tenants else self.default_tenant
-        project = None if (all_tenants or all_projects) else self.default_project
-        return tenant, project

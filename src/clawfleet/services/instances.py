@@ -19,8 +19,8 @@ from clawfleet.core.errors import NotFound
 from clawfleet.domain.kinds import AGENT
 from clawfleet.domain.lifecycle import InstancePhase, check_instance
 from clawfleet.domain.resources import ResourceRecord
-from clawfleet.services.access import Verb, authorize, visible_tenants
 from clawfleet.services.context import RequestContext
+from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import resolve_key
 from clawfleet.services.task_views import view_instance
 from clawfleet.services.views import format_time
@@ -66,14 +66,16 @@ class InstanceService:
         cursor: str | None = None,
         limit: int = 500,
     ) -> InstancePage:
-        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
-        authorize(ctx.principal, Verb.LIST, "Instance", tenant or "")
+        tenant, project, scopes = list_scope(
+            ctx.principal, "Instance", ctx.default_tenant,
+            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        )  # fmt: skip
         async with self.db.read() as conn:
             rows = await InstanceRepository(conn).find(
                 tenant=tenant,
                 project=project,
                 agent=agent,
-                tenants=visible_tenants(ctx.principal),
+                scopes=scopes,
                 include_stopped=include_stopped,
                 after=cursor,
                 limit=limit + 1,
@@ -82,9 +84,12 @@ class InstanceService:
         rows = rows[:limit]
         return InstancePage([view_instance(r) for r in rows], rows[-1]["name"] if more else None)
 
-    async def row(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+    async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
         key = resolve_key(ctx, AGENT, name)
-        authorize(ctx.principal, Verb.GET, "Instance", key.tenant)
+        authorize(
+            ctx.principal, verb, "Instance", key.tenant, key.project,
+            what=f"instance {name!r} in tenant {key.tenant!r}, project {key.project!r}",
+        )  # fmt: skip
         async with self.db.read() as conn:
             row = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
         if row is None:
@@ -98,8 +103,7 @@ class InstanceService:
         return view_instance(await self.row(ctx, name))
 
     async def request(self, ctx: RequestContext, name: str, what: int) -> dict[str, Any]:
-        row = await self.row(ctx, name)
-        authorize(ctx.principal, Verb.UPDATE, "Instance", row["tenant"])
+        row = await self.row(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         async with self.db.write() as conn:
             await InstanceRepository(conn).update(
@@ -206,7 +210,9 @@ class InstanceService:
 
     async def events(self, ctx: RequestContext, kind: str, name: str) -> list[dict[str, Any]]:
         key = resolve_key(ctx, AGENT, name)
-        authorize(ctx.principal, Verb.GET, kind, key.tenant)
+        authorize(
+            ctx.principal, Verb.GET, kind, key.tenant, key.project, what=f"{kind.lower()} {name!r}"
+        )
         async with self.db.read() as conn:
             rows = await ResourceEventRepository(conn).find(
                 kind=kind, tenant=key.tenant, project=key.project, name=name

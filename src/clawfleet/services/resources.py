@@ -34,8 +34,8 @@ from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.schemas.registry import ResourceIn
 from clawfleet.schemas.secrets import SecretIn
-from clawfleet.services.access import Verb, authorize, visible_tenants
 from clawfleet.services.context import RequestContext
+from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import parent_key, resolve_key
 from clawfleet.services.secret_box import SecretBox
 from clawfleet.services.secrets import SecretValues, secret_status
@@ -104,6 +104,20 @@ def _parse_version(text: str | None) -> int | None:
     return int(text)
 
 
+def where(key: ResourceKey) -> tuple[str, str | None]:
+    """The (tenant, project) a resource belongs to, for authorization."""
+    if key.kind == "Tenant":
+        return key.name, None
+    if key.kind == "Project":
+        return key.tenant, key.name
+    return key.tenant, key.project or None
+
+
+def _authorize(ctx: RequestContext, verb: Verb, key: ResourceKey) -> None:
+    tenant, project = where(key)
+    authorize(ctx.principal, verb, key.kind, tenant, project, what=key.describe())
+
+
 def _not_found(key: ResourceKey) -> NotFound:
     plural = find_kind(key.kind)
     hint = f"; list them with `clawfleet get {plural.plural if plural else key.kind}`"
@@ -123,7 +137,7 @@ class ResourceService:
 
     async def get(self, ctx: RequestContext, kind: KindInfo, name: str) -> dict[str, Any]:
         key = resolve_key(ctx, kind, name)
-        authorize(ctx.principal, Verb.GET, kind.kind, key.tenant or key.name)
+        _authorize(ctx, Verb.GET, key)
         async with self.db.read() as conn:
             record = await ResourceRepository(conn).get(key)
         if record is None:
@@ -141,16 +155,17 @@ class ResourceService:
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page:
-        tenant: str | None = None
-        project: str | None = None
-        tenants = visible_tenants(ctx.principal)
-        if kind.scope is Scope.CLUSTER or all_tenants:
-            authorize(ctx.principal, Verb.LIST, kind.kind, "")
+        if kind.scope is Scope.CLUSTER:
+            tenant, project, scopes = list_scope(
+                ctx.principal, kind.kind, "", None, all_tenants=True
+            )
         else:
-            tenant = ctx.default_tenant
-            authorize(ctx.principal, Verb.LIST, kind.kind, tenant)
-            if kind.scope is Scope.PROJECT and not all_projects:
-                project = ctx.default_project
+            wanted = (
+                ctx.default_project if kind.scope is Scope.PROJECT and not all_projects else None
+            )
+            tenant, project, scopes = list_scope(
+                ctx.principal, kind.kind, ctx.default_tenant, wanted, all_tenants=all_tenants
+            )
         size = min(limit or self.limits.default_page_size, self.limits.max_page_size)
         after = decode_cursor(cursor) if cursor else None
         async with self.db.read() as conn:
@@ -161,7 +176,7 @@ class ResourceService:
                 selector=selector,
                 after=after,
                 limit=size + 1,
-                tenants=tenants if kind.scope is not Scope.CLUSTER else None,
+                scopes=scopes,
             )
         more = len(records) > size
         records = records[:size]
@@ -178,7 +193,7 @@ class ResourceService:
     ) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; returns (the resource, whether this is a replayed first answer)."""
         desired = self._desired(ctx, obj)
-        authorize(ctx.principal, Verb.CREATE, desired.key.kind, desired.key.tenant)
+        _authorize(ctx, Verb.CREATE, desired.key)
         # Keyed, because for a Secret the request includes its values.
         request_hash = self.box.fingerprint(
             json.dumps(obj.model_dump(mode="json"), sort_keys=True, default=str).encode()
@@ -216,7 +231,7 @@ class ResourceService:
                 f"metadata.name {desired.key.name!r} does not match {name!r} in the URL",
                 [FieldError("metadata.name", "does not match the URL", "mismatch")],
             )
-        authorize(ctx.principal, Verb.UPDATE, desired.key.kind, desired.key.tenant)
+        _authorize(ctx, Verb.UPDATE, desired.key)
         async with self.db.write() as conn:
             current = await ResourceRepository(conn).get(desired.key, for_update=True)
             if current is None:
@@ -232,11 +247,11 @@ class ResourceService:
             async with self.db.write() as conn:
                 current = await ResourceRepository(conn).get(desired.key, for_update=True)
                 if current is None:
-                    authorize(ctx.principal, Verb.CREATE, desired.key.kind, desired.key.tenant)
+                    _authorize(ctx, Verb.CREATE, desired.key)
                     if desired.resource_version is not None:
                         raise _not_found(desired.key)
                     return ApplyResult.CREATED, view_resource(await self._insert(conn, desired))
-                authorize(ctx.principal, Verb.UPDATE, desired.key.kind, desired.key.tenant)
+                _authorize(ctx, Verb.UPDATE, desired.key)
                 record, changed = await self._change(conn, current, desired)
         except IntegrityError as exc:
             raise Conflict(
@@ -256,7 +271,7 @@ class ResourceService:
     ) -> dict[str, Any]:
         key = resolve_key(ctx, kind, name)
         expected = _parse_version(resource_version)
-        authorize(ctx.principal, Verb.DELETE, kind.kind, key.tenant or key.name)
+        _authorize(ctx, Verb.DELETE, key)
         async with self.db.write() as conn:
             repo = ResourceRepository(conn)
             current = await repo.get(key, for_update=True)
@@ -312,7 +327,7 @@ class ResourceService:
     ) -> dict[str, Any]:
         """Change some spec fields (scale, sleep, wake), bumping the generation if they differ."""
         key = resolve_key(ctx, kind, name)
-        authorize(ctx.principal, Verb.UPDATE, kind.kind, key.tenant)
+        _authorize(ctx, Verb.UPDATE, key)
         async with self.db.write() as conn:
             repo = ResourceRepository(conn)
             current = await repo.get(key, for_update=True)

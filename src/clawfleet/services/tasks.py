@@ -21,8 +21,8 @@ from clawfleet.domain.resources import ResourceKey
 from clawfleet.domain.selectors import parse_selector
 from clawfleet.schemas.base import parse_duration
 from clawfleet.schemas.tasks import TaskIn
-from clawfleet.services.access import Verb, authorize, visible_tenants
 from clawfleet.services.context import RequestContext
+from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import resolve_key
 from clawfleet.services.task_views import view_event, view_run, view_task
 from clawfleet.store.db import Database
@@ -54,7 +54,10 @@ class TaskService:
         scope = resolve_key(
             ctx, AGENT, meta.name or "x", meta_tenant=meta.tenant, meta_project=meta.project
         )
-        authorize(ctx.principal, Verb.CREATE, "Task", scope.tenant)
+        authorize(
+            ctx.principal, Verb.CREATE, "Task", scope.tenant, scope.project,
+            what=f"project {scope.project!r}",
+        )  # fmt: skip
         key = idempotency_key or spec.idempotency_key
         now = self.clock.now()
         task_id = meta.name or new_task_id()
@@ -142,22 +145,17 @@ class TaskService:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def _task(self, ctx: RequestContext, name: str) -> dict[str, Any]:
+    async def _task(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
         async with self.db.read() as conn:
             row = await TaskRepository(conn).get(name)
-        if row is None or not self._visible(ctx, row):
-            raise NotFound(f"task {name!r} not found; list tasks with `clawfleet get tasks`")
+        missing = f"task {name!r} not found; list tasks with `clawfleet get tasks`"
+        if row is None:
+            raise NotFound(missing)
+        authorize(ctx.principal, verb, "Task", row["tenant"], row["project"], what=f"task {name!r}")
         return row
 
-    @staticmethod
-    def _visible(ctx: RequestContext, row: dict[str, Any]) -> bool:
-        tenants = visible_tenants(ctx.principal)
-        return tenants is None or row["tenant"] in tenants
-
     async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
-        row = await self._task(ctx, name)
-        authorize(ctx.principal, Verb.GET, "Task", row["tenant"])
-        return view_task(row)
+        return view_task(await self._task(ctx, name))
 
     async def find(
         self,
@@ -170,14 +168,16 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
-        authorize(ctx.principal, Verb.LIST, "Task", tenant or "")
+        tenant, project, scopes = list_scope(
+            ctx.principal, "Task", ctx.default_tenant,
+            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        )  # fmt: skip
         after = _cursor(cursor)
         async with self.db.read() as conn:
             rows = await TaskRepository(conn).find(
                 tenant=tenant,
                 project=project,
-                tenants=visible_tenants(ctx.principal),
+                scopes=scopes,
                 state=state,
                 agent=agent,
                 after_seq=after,
@@ -196,8 +196,7 @@ class TaskService:
     # -- commands ------------------------------------------------------------------------------
 
     async def cancel(self, ctx: RequestContext, name: str) -> dict[str, Any]:
-        row = await self._task(ctx, name)
-        authorize(ctx.principal, Verb.UPDATE, "Task", row["tenant"])
+        row = await self._task(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         instance = None
         async with self.db.write() as conn:
@@ -262,9 +261,12 @@ class TaskService:
                 task = await TaskRepository(conn).get(name)
                 if task is not None and task["current_run"]:
                     run = await RunRepository(conn).get(task["current_run"])
-        if run is None or not self._visible(ctx, run):
+        if run is None:
             raise NotFound(f"no task or run {name!r}; list them with `clawfleet get tasks`")
-        authorize(ctx.principal, Verb.UPDATE, "Task", run["tenant"])
+        authorize(
+            ctx.principal, Verb.UPDATE, "Task", run["tenant"], run["project"],
+            what=f"task or run {name!r}",
+        )  # fmt: skip
         if run["state"] != "running":
             raise Conflict(
                 f"run {run['id']} is {run['state']}; only a running task can be steered",
@@ -281,9 +283,11 @@ class TaskService:
     async def get_run(self, ctx: RequestContext, run_id: str) -> dict[str, Any]:
         async with self.db.read() as conn:
             run = await RunRepository(conn).get(run_id)
-        if run is None or not self._visible(ctx, run):
+        if run is None:
             raise NotFound(f"run {run_id!r} not found; list runs with `clawfleet get runs`")
-        authorize(ctx.principal, Verb.GET, "Run", run["tenant"])
+        authorize(
+            ctx.principal, Verb.GET, "Run", run["tenant"], run["project"], what=f"run {run_id!r}"
+        )
         return run
 
     async def list_runs(
@@ -297,13 +301,15 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant, project = ctx.list_scope(all_tenants=all_tenants, all_projects=all_projects)
-        authorize(ctx.principal, Verb.LIST, "Run", tenant or "")
+        tenant, project, scopes = list_scope(
+            ctx.principal, "Run", ctx.default_tenant,
+            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        )  # fmt: skip
         async with self.db.read() as conn:
             rows = await RunRepository(conn).find(
                 tenant=tenant,
                 project=project,
-                tenants=visible_tenants(ctx.principal),
+                scopes=scopes,
                 task_id=task,
                 state=state,
                 after=cursor,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.store.repositories.rows import as_dict, as_dicts
+from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
 from clawfleet.store.tables import instances
 
 
@@ -37,7 +37,7 @@ class InstanceRepository:
         project: str | None = None,
         agent_uid: str | None = None,
         agent: str | None = None,
-        tenants: Sequence[str] | None = None,
+        scopes: Sequence[tuple[str, str | None]] | None = None,
         include_stopped: bool = True,
         after: str | None = None,
         limit: int = 10_000,
@@ -46,8 +46,8 @@ class InstanceRepository:
         query = select(instances)
         if tenant is not None:
             query = query.where(c.tenant == tenant)
-        if tenants is not None:
-            query = query.where(c.tenant.in_(tenants))
+        if scopes is not None:
+            query = query.where(scope_clause(c.tenant, c.project, scopes))
         if project is not None:
             query = query.where(c.project == project)
         if agent_uid is not None:

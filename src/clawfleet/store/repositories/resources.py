@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from clawfleet.domain.ids import Uid
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Op, Requirement, Selector
+from clawfleet.store.repositories.rows import scope_clause
 from clawfleet.store.tables import resource_labels, resources
 
 Cursor = tuple[str, str, str]  # (tenant, project, name) of the last item of the previous page
@@ -76,10 +77,11 @@ class ResourceRepository:
         selector: Selector,
         after: Cursor | None,
         limit: int,
-        tenants: Sequence[str] | None = None,
+        scopes: Sequence[tuple[str, str | None]] | None = None,
     ) -> list[ResourceRecord]:
-        """Items in (tenant, project, name) order. ``None`` for tenant or project means any."""
-        query = self._filtered(select(resources), kind, tenant, project, selector, tenants)
+        """Items in (tenant, project, name) order. ``None`` for tenant or project means any;
+        ``scopes`` (tenant, project-or-any) limits the result to what a caller may see."""
+        query = self._filtered(select(resources), kind, tenant, project, selector, scopes)
         if after is not None:
             query = query.where(_after(after))
         c = resources.c
@@ -101,14 +103,20 @@ class ResourceRepository:
         tenant: str | None,
         project: str | None,
         selector: Selector,
-        tenants: Sequence[str] | None,
+        scopes: Sequence[tuple[str, str | None]] | None,
     ) -> Select[Any]:
         c = resources.c
         query = query.where(c.kind == kind)
         if tenant is not None:
             query = query.where(c.tenant == tenant)
-        if tenants is not None:
-            query = query.where(c.tenant.in_(tenants))
+        if scopes is not None:
+            # A Tenant is named by its own name, a Project by (tenant, its name).
+            if kind == "Tenant":
+                query = query.where(scope_clause(c.name, c.name, [(t, None) for t, _ in scopes]))
+            elif kind == "Project":
+                query = query.where(scope_clause(c.tenant, c.name, scopes))
+            else:
+                query = query.where(scope_clause(c.tenant, c.project, scopes))
         if project is not None:
             query = query.where(c.project == project)
         for req in selector.requirements:

@@ -12,3 +12,11 @@ def as_dict(row: Any) -> dict[str, Any] | None:
 
 def as_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
+
+
+def scope_clause(tenant: Any, project: Any, scopes: Iterable[tuple[str, str | None]]) -> Any:
+    """SQL for "in one of these (tenant, project-or-any) scopes"; no scopes matches nothing."""
+    from sqlalchemy import and_, false, or_
+
+    terms = [and_(tenant == t, project == p) if p is not None else tenant == t for t, p in scopes]
+    return or_(*terms) if terms else false()

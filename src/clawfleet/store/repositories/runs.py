@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.store.repositories.rows import as_dict, as_dicts
+from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
 from clawfleet.store.tables import run_commands, run_events, runs
 
 
@@ -32,7 +32,7 @@ class RunRepository:
         *,
         tenant: str | None = None,
         project: str | None = None,
-        tenants: Sequence[str] | None = None,
+        scopes: Sequence[tuple[str, str | None]] | None = None,
         task_id: str | None = None,
         instance_id: str | None = None,
         state: str | None = None,
@@ -45,8 +45,8 @@ class RunRepository:
                               (c.instance_id, instance_id), (c.state, state)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
-        if tenants is not None:
-            query = query.where(c.tenant.in_(tenants))
+        if scopes is not None:
+            query = query.where(scope_clause(c.tenant, c.project, scopes))
         if after is not None:
             query = query.where(c.id > after)
         query = query.order_by(c.id).limit(limit)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.store.repositories.rows import as_dict, as_dicts
+from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
 from clawfleet.store.tables import dispatch_queue, tasks
 
 
@@ -51,7 +51,7 @@ class TaskRepository:
         *,
         tenant: str | None,
         project: str | None,
-        tenants: Sequence[str] | None = None,
+        scopes: Sequence[tuple[str, str | None]] | None = None,
         state: str | None = None,
         agent: str | None = None,
         after_seq: int | None = None,
@@ -61,8 +61,8 @@ class TaskRepository:
         query = select(tasks)
         if tenant is not None:
             query = query.where(c.tenant == tenant)
-        if tenants is not None:
-            query = query.where(c.tenant.in_(tenants))
+        if scopes is not None:
+            query = query.where(scope_clause(c.tenant, c.project, scopes))
         if project is not None:
             query = query.where(c.project == project)
         if state is not None:

@@ -1,0 +1,129 @@
+"""Who may do what: the built-in roles and the one authorization rule.
+
+Every service calls ``authorize`` before it reads or writes; no handler checks permissions on
+its own. A principal that holds no role where a resource lives gets ``NotVisible`` (a 404, so
+that guessing names or ids in another tenant reveals nothing); one that holds a role there that
+does not allow the verb gets ``Forbidden`` (a 403).
+
+    role           may
+    admin          everything, everywhere (the bootstrap admin)
+    tenant-admin   everything in its tenant but create or delete the tenant
+    operator       agents, instances, tasks and runs; read the rest
+    developer      tasks and runs; read agents, instances, projects and the tenant
+    viewer         read everything (secret values are never readable by anyone)
+    runner         nothing here: its own runner endpoints only (api/middleware.py)
+    team-leader    reserved for teams: its own team's agents
+"""
+
+from __future__ import annotations
+
+import enum
+
+from clawfleet.core.errors import Forbidden, NotFound
+from clawfleet.services.context import Principal
+
+
+class Verb(enum.Enum):
+    GET = "get"
+    LIST = "list"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+ALL = frozenset(Verb)
+READ = frozenset({Verb.GET, Verb.LIST})
+WORK_KINDS = ("Agent", "Instance", "Task", "Run")
+
+RULES: dict[str, dict[str, frozenset[Verb]]] = {
+    "tenant-admin": {"*": ALL, "Tenant": frozenset({Verb.GET, Verb.LIST, Verb.UPDATE})},
+    "operator": {**{kind: ALL for kind in WORK_KINDS}, "*": READ},
+    "developer": {
+        "Task": ALL,
+        "Run": ALL,
+        **{kind: READ for kind in ("Agent", "Instance", "Project", "Tenant")},
+    },
+    "viewer": {"*": READ},
+}
+ROLES = ("admin", "tenant-admin", "operator", "developer", "viewer", "runner", "team-leader")
+
+
+class NotVisible(NotFound):
+    """Raised instead of Forbidden where the caller holds no role at all: a 404."""
+
+
+def allows(role: str, verb: Verb, kind: str) -> bool:
+    rules = RULES.get(role, {})
+    return verb in rules.get(kind, rules.get("*", frozenset()))
+
+
+def roles_at(principal: Principal, tenant: str, project: str | None) -> set[str]:
+    """Roles the principal holds for (tenant, project); a tenant-wide binding covers every
+    project, a project binding only its project (and only for project-level questions)."""
+    return {
+        b.role
+        for b in principal.bindings
+        if b.tenant == tenant and (b.project is None or b.project == project)
+    }
+
+
+def authorize(
+    principal: Principal,
+    verb: Verb,
+    kind: str,
+    tenant: str,
+    project: str | None = None,
+    *,
+    what: str = "",
+) -> None:
+    """Raise NotVisible or Forbidden unless ``principal`` may ``verb`` a ``kind`` there.
+
+    ``what`` names the resource for the error message ("agent 'x' in project 'y'")."""
+    if principal.is_admin:
+        return
+    roles = roles_at(principal, tenant, project) if tenant else set()
+    if not roles:
+        raise NotVisible(f"{what or kind.lower()} not found")
+    if not any(allows(role, verb, kind) for role in roles):
+        raise Forbidden(
+            f"{principal.name} may not {verb.value} {kind.lower()} resources here "
+            f"(roles: {', '.join(sorted(roles))}); ask a tenant admin for a RoleBinding"
+        )
+
+
+def visible_scopes(principal: Principal, kind: str) -> list[tuple[str, str | None]] | None:
+    """(tenant, project or None) pairs where ``principal`` may list ``kind``; None: everywhere."""
+    if principal.is_admin:
+        return None
+    return sorted(
+        {(b.tenant, b.project) for b in principal.bindings if allows(b.role, Verb.LIST, kind)},
+        key=lambda s: (s[0], s[1] or ""),
+    )
+
+
+def list_scope(
+    principal: Principal,
+    kind: str,
+    tenant: str,
+    project: str | None,
+    *,
+    all_tenants: bool,
+) -> tuple[str | None, str | None, list[tuple[str, str | None]] | None]:
+    """What a listing covers: (tenant filter, project filter, scope filter), each None for "any".
+
+    ``project`` None asks for the whole tenant; a principal with only project bindings then sees
+    just its projects. Raises NotVisible/Forbidden like ``authorize``."""
+    scopes = visible_scopes(principal, kind)
+    if all_tenants:
+        return None, None, scopes
+    if scopes is None:
+        return tenant, project, None
+    if project is not None:
+        authorize(principal, Verb.LIST, kind, tenant, project, what=f"project {project!r}")
+        return tenant, project, None
+    inside = [scope for scope in scopes if scope[0] == tenant]
+    if not inside:
+        if any(b.tenant == tenant for b in principal.bindings):
+            raise Forbidden(f"{principal.name} may not list {kind.lower()} resources here")
+        raise NotVisible(f"tenant {tenant!r} not found")
+    return tenant, None, inside
