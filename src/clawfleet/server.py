@@ -38,8 +38,10 @@ from clawfleet.core.settings import Settings
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.services.bindings import BindingIndex
 from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
 from clawfleet.services.dispatch import DispatchConfig, Dispatcher
+from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService
 from clawfleet.services.secret_box import SecretBox, generate_key
@@ -142,7 +144,8 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         max_page_size=settings.api.max_page_size,
         idempotency_ttl_seconds=settings.api.idempotency_ttl_seconds,
     )
-    resources = ResourceService(db, clock, box, limits)
+    bindings = BindingIndex(db, clock)
+    resources = ResourceService(db, clock, box, limits, on_change=_invalidate_bindings(bindings))
     await resources.ensure(
         SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})
     )
@@ -168,6 +171,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     state = ApiState(
         db=db,
         tokens=tokens,
+        identity=IdentityService(db, clock, tokens, bindings, box),
         resources=resources,
         tasks=TaskService(db, clock, notifier),
         dispatcher=dispatcher,
@@ -193,6 +197,14 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     return ControlPlane(
         settings, db, create_app(state), admin_token, notifier, dispatcher, runtimes, controllers
     )
+
+
+def _invalidate_bindings(bindings: BindingIndex) -> Callable[[str], None]:
+    def changed(kind: str) -> None:
+        if kind == "RoleBinding":
+            bindings.invalidate()
+
+    return changed
 
 
 def _asyncpg_dsn(url: str) -> str:

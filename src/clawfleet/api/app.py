@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from clawfleet.api.middleware import install_middleware
 from clawfleet.api.problems import install_problem_handlers
-from clawfleet.api.routers import instances, resources, runner, system, tasks
+from clawfleet.api.routers import identity, instances, resources, runner, system, tasks
 from clawfleet.api.state import ApiState
 
 API_PREFIX = "/api/v1"
@@ -26,6 +26,7 @@ def create_app(state: ApiState) -> FastAPI:
     install_middleware(app, state.max_body_bytes, state.rate_limits, state.clock)
     app.include_router(system.probes)
     app.include_router(system.router, prefix=API_PREFIX)
+    app.include_router(identity.router, prefix=API_PREFIX)
     app.include_router(instances.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(runner.router, prefix=API_PREFIX)

@@ -22,7 +22,9 @@ from clawfleet.core.logging import principal_var, request_id_var
 
 log = logging.getLogger("clawfleet.api.access")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}
+)
 
 
 class RequestContextMiddleware:
@@ -139,7 +141,7 @@ class AuthenticationMiddleware:
                     "this endpoint needs a bearer token (Authorization: Bearer ...); "
                     "the local admin token is in <data dir>/admin-token"
                 )
-            principal = await state.tokens.authenticate(token)
+            principal = await state.identity.authenticate(token)
         except (Unauthenticated, TemporaryError) as exc:
             await error_response(exc)(scope, receive, send)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[ClawfleetError], int, str]] = [
     (errors.PayloadTooLarge, 413, "Payload too large"),
     (errors.Unauthenticated, 401, "Unauthenticated"),
     (errors.Forbidden, 403, "Forbidden"),
+    (errors.RateLimited, 429, "Too many requests"),
     (errors.TemporaryError, 503, "Temporarily unavailable"),
     (errors.PermanentError, 500, "Internal error"),
 ]
@@ -63,6 +65,8 @@ def error_response(exc: ClawfleetError) -> JSONResponse:
                 headers = {"WWW-Authenticate": "Bearer"}
             if isinstance(exc, errors.TemporaryError):
                 headers = {"Retry-After": str(max(1, round(exc.delay)))}
+            if isinstance(exc, errors.RateLimited):
+                headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
             field_errors = exc.errors if isinstance(exc, errors.InvalidInput) else ()
             return problem_response(status, title, exc.message, exc.code, field_errors, headers)
     log.error("unmapped error %s: %s", type(exc).__name__, exc.message)

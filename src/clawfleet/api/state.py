@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from clawfleet.api.ratelimit import RateLimits
 from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.services.dispatch import Dispatcher
+from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
 from clawfleet.services.tasks import TaskService
@@ -19,6 +20,7 @@ from clawfleet.store.notify import Notifier
 class ApiState:
     db: Database
     tokens: TokenService
+    identity: IdentityService
     resources: ResourceService
     tasks: TaskService
     dispatcher: Dispatcher

@@ -13,6 +13,7 @@ Messages say what happened and what to do next.
     ├── PayloadTooLarge         (413)
     ├── Unauthenticated         no or bad credentials (401)
     ├── Forbidden               authenticated but not allowed (403)
+    ├── RateLimited             too many requests; retry after ``retry_after`` seconds (429)
     ├── ConfigurationError      settings or data dir unusable (not an HTTP error)
     ├── TemporaryError          worth retrying after ``delay`` seconds
     └── PermanentError          retrying will not help
@@ -79,6 +80,14 @@ class Unauthenticated(ClawfleetError):
 
 class Forbidden(ClawfleetError):
     code = "forbidden"
+
+
+class RateLimited(ClawfleetError):
+    code = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(ClawfleetError):

@@ -1,7 +1,9 @@
 """Logging set-up for entry points, with request context carried by contextvars.
 
 Library code only ever calls ``logging.getLogger(__name__)``. Nothing here logs request bodies:
-they can hold secret values.
+they can hold secret values. As a last line of defence every line (and its traceback) passes the
+process-wide ``Redactor`` (``core.redact``): bearer tokens always, and every value registered with
+``core.redact.register_secret``, become ``[REDACTED]``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
+from clawfleet.core.redact import Redactor, default_redactor
+
 request_id_var: ContextVar[str | None] = ContextVar("clawfleet_request_id", default=None)
 principal_var: ContextVar[str | None] = ContextVar("clawfleet_principal", default=None)
 
@@ -20,6 +24,32 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
         record.principal = principal_var.get() or "-"
+        return True
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message, traceback and stack in place, before any formatter sees it.
+
+    Install it on handlers (not loggers): a handler filter sees records from every logger that
+    propagates to it. ``redactor`` defaults to the process-wide one.
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or default_redactor()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redactor.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse a cached exc_text; fill the cache with the redacted text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.redact(record.stack_info)
         return True
 
 
@@ -33,8 +63,10 @@ class _JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "principal": getattr(record, "principal", "-"),
         }
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            doc["exc"] = record.exc_text
         return json.dumps(doc)
 
 
@@ -42,6 +74,7 @@ def configure_logging(level: str = "info", *, json_format: bool = False) -> None
     """Send every log line to stderr with the request context; call once per process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
+    handler.addFilter(RedactingFilter())
     if json_format:
         handler.setFormatter(_JsonFormatter())
     else:

@@ -177,15 +177,19 @@ def _trie_regex(words: Iterable[str]) -> str:
     return _trie_node_regex(trie)
 
 
+def _escape(char: str) -> str:
+    return char if char.isalnum() or char == "_" else re.escape(char)
+
+
 def _trie_node_regex(node: dict[str, Any]) -> str:
     chain: list[str] = []
     # Follow single-child chains iteratively: long values must not nest (or recurse) per char.
     while len(node) == 1 and "" not in node:
         char, node = next(iter(node.items()))
-        chain.append(re.escape(char))
+        chain.append(_escape(char))
     ends_here = "" in node
     branches = [
-        re.escape(char) + _trie_node_regex(child) for char, child in sorted(node.items()) if char
+        _escape(char) + _trie_node_regex(child) for char, child in sorted(node.items()) if char
     ]
     if not branches:
         return "".join(chain)

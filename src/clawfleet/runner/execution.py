@@ -1,5 +1,10 @@
 """One run on the runner: drive the adapter, stream events in batches, enforce the timeout,
-and report the result exactly once."""
+and report the result exactly once.
+
+Everything a run sends to the control plane (event data, the output and the error) passes the
+runner's ``Redactor`` first: an agent program that prints its secret environment, or a driver
+error that quotes it, must not put the values into stored events.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 
 from clawfleet.adapters.base import Driver, RunInput
 from clawfleet.client.runner import RunnerClient
+from clawfleet.core.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +24,17 @@ COALESCE_SECONDS = 0.005
 
 
 class RunExecution:
-    def __init__(self, client: RunnerClient, driver: Driver, claim: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: RunnerClient,
+        driver: Driver,
+        claim: dict[str, Any],
+        redactor: Redactor | None = None,
+    ) -> None:
         self.client = client
         self.driver = driver
+        # Without values of its own a Redactor still blanks out bearer tokens.
+        self.redactor = redactor if redactor is not None else Redactor()
         self.run_id: str = claim["id"]
         self.input = RunInput(
             run_id=claim["id"],
@@ -36,8 +50,11 @@ class RunExecution:
         self._wake = asyncio.Event()
 
     def add_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Queue one event for the next batch; its data is redacted here, before it is kept."""
         self._seq += 1
-        self._pending.append({"seq": self._seq, "type": kind, "data": data})
+        self._pending.append(
+            {"seq": self._seq, "type": kind, "data": self.redactor.redact_obj(data)}
+        )
         self._wake.set()
 
     async def cancel(self, reason: str) -> None:
@@ -102,6 +119,7 @@ class RunExecution:
                 "failureKind": "runner-lost",
                 "error": "the runner is shutting down",
             }
+        result = self.redactor.redact_obj(result)
         self.add_event("result", result)
         # The flusher may be mid-batch; stop it, then send what is left with the result.
         flusher.cancel()

@@ -4,6 +4,14 @@ obey commands (cancel, steer, stop), and drain cleanly on SIGTERM.
 Started by a runtime as ``clawfleet runner`` with ``CLAWFLEET_RUNNER_SERVER``,
 ``CLAWFLEET_RUNNER_INSTANCE`` and ``CLAWFLEET_RUNNER_TOKEN`` in its environment. The token is
 removed from the environment at once, so no agent program inherits it.
+
+The runner holds secrets: its token and the agent's ``secretEnv`` values. Both are registered
+with its ``Redactor`` (in production the process-wide one, which also guards its log lines), so
+they never reach the control plane in run events, output or errors. When the register answer
+lists ``secretEnvNames`` exactly those values are sensitive; an older control plane lists env
+and secretEnv together in ``envNames``, and then every value of at least
+``FALLBACK_MIN_LENGTH`` characters counts as sensitive (short plain settings such as
+``LOG_LEVEL=info`` would otherwise blank out ordinary words).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 from clawfleet.adapters.base import AgentBundle, Driver
 from clawfleet.client.runner import RunnerClient
 from clawfleet.core.errors import ConfigurationError, Unauthenticated
+from clawfleet.core.redact import Redactor, default_redactor
 from clawfleet.runner.execution import RunExecution
 
 log = logging.getLogger(__name__)
@@ -28,6 +37,7 @@ log = logging.getLogger(__name__)
 CLAIM_WAIT = 25.0
 COMMANDS_WAIT = 25.0
 DRAIN_SECONDS = 10.0
+FALLBACK_MIN_LENGTH = 8
 
 
 def make_driver(adapter: str) -> Driver:
@@ -38,11 +48,31 @@ def make_driver(adapter: str) -> Driver:
     raise ConfigurationError(f"adapter {adapter!r} is not supported by this runner yet")
 
 
+def sensitive_env_values(env: Mapping[str, str], bundle: Mapping[str, Any]) -> list[str]:
+    """The values of ``env`` that came from the agent's secretEnv, as far as ``bundle`` (the
+    register answer's) tells; see the module docstring for the fallback."""
+    names = bundle.get("secretEnvNames")
+    if isinstance(names, list):
+        return [env[name] for name in names if name in env]
+    return [
+        env[name]
+        for name in bundle.get("envNames", [])
+        if name in env and len(env[name]) >= FALLBACK_MIN_LENGTH
+    ]
+
+
 class Runner:
-    def __init__(self, client: RunnerClient, env: Mapping[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        client: RunnerClient,
+        env: Mapping[str, str],
+        workdir: Path,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.client = client
         self.env = env
         self.workdir = workdir
+        self.redactor = redactor if redactor is not None else Redactor()
         self.active: dict[str, RunExecution] = {}
         self.stopping = asyncio.Event()
         self.seen_commands: set[int] = set()
@@ -54,6 +84,7 @@ class Runner:
     async def run(self) -> int:
         registration = await self.client.register()
         bundle_doc = registration["bundle"]
+        self.redactor.add(*sensitive_env_values(self.env, bundle_doc))
         self.concurrency = int(registration.get("concurrency") or 1)
         self.heartbeat_seconds = float(registration.get("heartbeatSeconds") or 2.0)
         bundle = AgentBundle(
@@ -139,7 +170,7 @@ class Runner:
                 free.release()
             for claim in claims:
                 assert self.driver is not None
-                execution = RunExecution(self.client, self.driver, claim)
+                execution = RunExecution(self.client, self.driver, claim, self.redactor)
                 self.active[execution.run_id] = execution
                 task = asyncio.create_task(execution.execute())
                 task.add_done_callback(functools.partial(self._finished, execution.run_id, free))
@@ -161,8 +192,10 @@ async def run_from_environment(environ: dict[str, str]) -> int:
     except KeyError as exc:
         raise ConfigurationError(f"the runner needs {exc.args[0]} in its environment") from exc
     os.environ.pop("CLAWFLEET_RUNNER_TOKEN", None)
+    redactor = default_redactor()  # the one the log handler's filter uses
+    redactor.add(token)
     client = RunnerClient(server, instance_id, token)
-    runner = Runner(client, environ, Path.cwd())
+    runner = Runner(client, environ, Path.cwd(), redactor)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)

@@ -13,6 +13,7 @@ import builtins
 import contextlib
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,12 +127,20 @@ def _not_found(key: ResourceKey) -> NotFound:
 
 class ResourceService:
     def __init__(
-        self, db: Database, clock: Clock, box: SecretBox, limits: Limits | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        box: SecretBox,
+        limits: Limits | None = None,
+        *,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.box = box
         self.limits = limits or Limits()
+        # Told the kind of every resource that was written (caches such as RoleBindings).
+        self.on_change = on_change or (lambda _kind: None)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -222,6 +231,7 @@ class ResourceService:
                     )
         except IntegrityError as exc:  # a concurrent create of the same name won the race
             raise AlreadyExists(f"{desired.key.describe()} already exists") from exc
+        self.on_change(desired.key.kind)
         return view, False
 
     async def update(self, ctx: RequestContext, obj: ResourceIn, name: str) -> dict[str, Any]:
@@ -237,6 +247,7 @@ class ResourceService:
             if current is None:
                 raise _not_found(desired.key)
             record, _ = await self._change(conn, current, desired)
+        self.on_change(desired.key.kind)
         return view_resource(record)
 
     async def apply(
@@ -250,7 +261,9 @@ class ResourceService:
                     _authorize(ctx, Verb.CREATE, desired.key)
                     if desired.resource_version is not None:
                         raise _not_found(desired.key)
-                    return ApplyResult.CREATED, view_resource(await self._insert(conn, desired))
+                    created = await self._insert(conn, desired)
+                    self.on_change(desired.key.kind)
+                    return ApplyResult.CREATED, view_resource(created)
                 _authorize(ctx, Verb.UPDATE, desired.key)
                 record, changed = await self._change(conn, current, desired)
         except IntegrityError as exc:
@@ -259,6 +272,8 @@ class ResourceService:
                 code="concurrent-write",
             ) from exc
         result = ApplyResult.CONFIGURED if changed else ApplyResult.UNCHANGED
+        if changed:
+            self.on_change(desired.key.kind)
         return result, view_resource(record)
 
     async def delete(
@@ -282,6 +297,7 @@ class ResourceService:
             await SecretVersionRepository(conn).delete_all(current.uid)
             if not await repo.delete(current.uid, expected_version=current.resource_version):
                 raise self._stale(key)
+        self.on_change(key.kind)
         return view_resource(current)
 
     async def ensure(self, ctx: RequestContext, obj: ResourceIn) -> None:

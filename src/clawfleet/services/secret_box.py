@@ -37,6 +37,10 @@ class SecretBox:
         self._aead = AESGCM(key)
         self._mac_key = hashlib.sha256(b"clawfleet-fingerprint\0" + key).digest()
 
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing sessions), bound to this key."""
+        return hmac.new(self._mac_key, b"derive\0" + label.encode(), hashlib.sha256).digest()
+
     def fingerprint(self, data: bytes) -> str:
         """A keyed digest of ``data``: comparable, but useless for guessing values offline."""
         return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()

@@ -54,6 +54,19 @@ class TokenService:
             )
         return token
 
+    async def mint_key(
+        self, *, name: str, principal: str, role: str, tenant: str, expires_at: datetime | None
+    ) -> tuple[str, str]:
+        """An API key (service accounts); returns (key id, key). The key is shown once."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = str(uuid.uuid4())
+        async with self.db.write() as conn:
+            await TokenRepository(conn).add(
+                id=token_id, name=name, token_hash=hash_token(token), principal=principal,
+                role=role, tenant=tenant, now=self.clock.now(), expires_at=expires_at,
+            )  # fmt: skip
+        return token_id, token
+
     async def mint_runner(self, instance_id: str, tenant: str) -> tuple[str, str]:
         """A token good only for one instance's runner endpoints; returns (token id, token)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

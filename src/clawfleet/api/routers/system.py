@@ -33,7 +33,11 @@ async def whoami(ctx: Ctx, state: State) -> dict[str, Any]:
     principal = ctx.principal
     return {
         "name": principal.name,
+        "kind": principal.role,
         "role": principal.role,
         "tenant": principal.tenant or None,
+        "bindings": [
+            {"role": b.role, "tenant": b.tenant, "project": b.project} for b in principal.bindings
+        ],
         "serverVersion": state.version,
     }
