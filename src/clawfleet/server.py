@@ -38,6 +38,7 @@ from clawfleet.core.settings import Settings
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.services.audit import AuditLog
 from clawfleet.services.bindings import BindingIndex
 from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
 from clawfleet.services.dispatch import DispatchConfig, Dispatcher
@@ -172,6 +173,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         db=db,
         tokens=tokens,
         identity=IdentityService(db, clock, tokens, bindings, box),
+        audit=AuditLog(db, clock),
         resources=resources,
         tasks=TaskService(db, clock, notifier),
         dispatcher=dispatcher,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from clawfleet.api.ratelimit import RateLimits
 from clawfleet.core.clock import Clock, SystemClock
+from clawfleet.services.audit import AuditLog
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
@@ -21,6 +22,7 @@ class ApiState:
     db: Database
     tokens: TokenService
     identity: IdentityService
+    audit: AuditLog
     resources: ResourceService
     tasks: TaskService
     dispatcher: Dispatcher

@@ -31,6 +31,7 @@ from clawfleet.core.errors import (
     Unauthenticated,
 )
 from clawfleet.domain.names import name_problem
+from clawfleet.services.audit import AuditLog
 from clawfleet.services.bindings import BindingIndex
 from clawfleet.services.context import Principal, RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
@@ -111,6 +112,7 @@ class IdentityService:
         self.throttle = LoginThrottle(clock)
         self._signing_key = box.derive("sessions")
         self._users: dict[str, tuple[float, bool]] = {}  # user id -> (checked until, enabled)
+        self.audit = AuditLog(db, clock)
 
     # -- authentication of every request -------------------------------------------------
 
@@ -222,7 +224,7 @@ class IdentityService:
     # -- users (cluster admins manage them) ---------------------------------------------------
 
     async def create_user(self, ctx: RequestContext, name: str, password: str) -> dict[str, Any]:
-        authorize(ctx.principal, Verb.CREATE, "User", "")
+        await self.audit.guard(ctx, Verb.CREATE, "User", "", None, name)
         _check_name("name", name)
         _check_password(password)
         digest = await asyncio.to_thread(self.hasher.hash, password)
@@ -234,6 +236,7 @@ class IdentityService:
             if await repo.user(name) is not None:
                 raise AlreadyExists(f"user {name!r} already exists")
             await repo.add_user(row)
+            await self.audit.record(conn, ctx, "create", "User", "", None, name)
         return _user_view(row)
 
     async def list_users(self, ctx: RequestContext) -> list[dict[str, Any]]:
@@ -244,7 +247,7 @@ class IdentityService:
     async def set_user_disabled(
         self, ctx: RequestContext, name: str, disabled: bool
     ) -> dict[str, Any]:
-        authorize(ctx.principal, Verb.UPDATE, "User", "")
+        await self.audit.guard(ctx, Verb.UPDATE, "User", "", None, name)
         now = self.clock.now()
         async with self.db.write() as conn:
             repo = IdentityRepository(conn)
@@ -254,6 +257,8 @@ class IdentityService:
             await repo.update_user(user["id"], {"disabled": int(disabled), "updated_at": now})
             if disabled:
                 await repo.revoke_user_sessions(user["id"], now)
+            verb = "disable" if disabled else "enable"
+            await self.audit.record(conn, ctx, verb, "User", "", None, name)
             user.update(disabled=int(disabled))
         self._users.pop(user["id"], None)
         return _user_view(user)
@@ -264,7 +269,9 @@ class IdentityService:
         self, ctx: RequestContext, name: str, description: str = ""
     ) -> dict[str, Any]:
         tenant = ctx.default_tenant
-        authorize(ctx.principal, Verb.CREATE, "ServiceAccount", tenant, what=f"tenant {tenant!r}")
+        await self.audit.guard(
+            ctx, Verb.CREATE, "ServiceAccount", tenant, None, name, what=f"tenant {tenant!r}"
+        )
         _check_name("name", name)
         row = {"id": str(uuid.uuid4()), "tenant": tenant, "name": name,
                "description": description[:1024], "created_at": self.clock.now()}  # fmt: skip
@@ -273,6 +280,7 @@ class IdentityService:
             if await repo.service_account(tenant, name) is not None:
                 raise AlreadyExists(f"service account {name!r} already exists in tenant {tenant!r}")
             await repo.add_service_account(row)
+            await self.audit.record(conn, ctx, "create", "ServiceAccount", tenant, None, name)
         return _sa_view(row, [])
 
     async def list_service_accounts(
@@ -294,7 +302,7 @@ class IdentityService:
     async def _service_account(self, ctx: RequestContext, name: str, verb: Verb) -> dict[str, Any]:
         tenant = ctx.default_tenant
         what = f"service account {name!r} in tenant {tenant!r}"
-        authorize(ctx.principal, verb, "ServiceAccount", tenant, what=what)
+        await self.audit.guard(ctx, verb, "ServiceAccount", tenant, None, name, what=what)
         async with self.db.read() as conn:
             row = await IdentityRepository(conn).service_account(tenant, name)
         if row is None:
@@ -313,6 +321,10 @@ class IdentityService:
             tenant=row["tenant"],
             expires_at=expires_at,
         )
+        async with self.db.write() as conn:
+            await self.audit.record(
+                conn, ctx, "mint-key", "ServiceAccount", row["tenant"], None, name, {"key": key_id}
+            )
         return {
             "id": key_id,
             "key": key,
@@ -327,6 +339,17 @@ class IdentityService:
         if key_id not in {key["id"] for key in keys}:
             raise NotFound(f"key {key_id!r} of service account {name!r} not found")
         await self.tokens.revoke(key_id)
+        async with self.db.write() as conn:
+            await self.audit.record(
+                conn,
+                ctx,
+                "revoke-key",
+                "ServiceAccount",
+                row["tenant"],
+                None,
+                name,
+                {"key": key_id},
+            )
 
 
 def _sa_principal(tenant: str, name: str) -> str:

@@ -19,6 +19,7 @@ from clawfleet.core.errors import NotFound
 from clawfleet.domain.kinds import AGENT
 from clawfleet.domain.lifecycle import InstancePhase, check_instance
 from clawfleet.domain.resources import ResourceRecord
+from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import resolve_key
@@ -52,6 +53,7 @@ class InstanceService:
         self.db = db
         self.clock = clock
         self.notifier = notifier
+        self.audit = AuditLog(db, clock)
 
     # -- users -----------------------------------------------------------------------------
 
@@ -86,10 +88,11 @@ class InstanceService:
 
     async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
         key = resolve_key(ctx, AGENT, name)
-        authorize(
-            ctx.principal, verb, "Instance", key.tenant, key.project,
-            what=f"instance {name!r} in tenant {key.tenant!r}, project {key.project!r}",
-        )  # fmt: skip
+        what = f"instance {name!r} in tenant {key.tenant!r}, project {key.project!r}"
+        if verb is Verb.GET:
+            authorize(ctx.principal, verb, "Instance", key.tenant, key.project, what=what)
+        else:
+            await self.audit.guard(ctx, verb, "Instance", key.tenant, key.project, name, what=what)
         async with self.db.read() as conn:
             row = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
         if row is None:
@@ -111,6 +114,10 @@ class InstanceService:
             )
             reason = "RestartRequested" if what == RESTART else "StopRequested"
             await self._event(conn, row, reason, f"by {ctx.principal.name}", now)
+            verb = "restart" if what == RESTART else "stop"
+            await self.audit.record(
+                conn, ctx, verb, "Instance", row["tenant"], row["project"], name
+            )
         row.update(stop_requested=what)
         self.notifier.publish("reconcile", f"instance:{row['id']}")
         return view_instance(row)

@@ -37,13 +37,13 @@ WORK_KINDS = ("Agent", "Instance", "Task", "Run")
 
 RULES: dict[str, dict[str, frozenset[Verb]]] = {
     "tenant-admin": {"*": ALL, "Tenant": frozenset({Verb.GET, Verb.LIST, Verb.UPDATE})},
-    "operator": {**{kind: ALL for kind in WORK_KINDS}, "*": READ},
+    "operator": {**{kind: ALL for kind in WORK_KINDS}, "Audit": frozenset(), "*": READ},
     "developer": {
         "Task": ALL,
         "Run": ALL,
         **{kind: READ for kind in ("Agent", "Instance", "Project", "Tenant")},
     },
-    "viewer": {"*": READ},
+    "viewer": {"Audit": frozenset(), "*": READ},
 }
 ROLES = ("admin", "tenant-admin", "operator", "developer", "viewer", "runner", "team-leader")
 

@@ -35,6 +35,7 @@ from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.schemas.registry import ResourceIn
 from clawfleet.schemas.secrets import SecretIn
+from clawfleet.services.audit import AuditLog, changed_fields
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import parent_key, resolve_key
@@ -105,6 +106,25 @@ def _parse_version(text: str | None) -> int | None:
     return int(text)
 
 
+def _created(desired: Desired) -> dict[str, Any]:
+    if desired.key.kind == "Secret":
+        return {"keys": sorted(desired.secret_values or {})}
+    return {"fields": [f"spec.{name}" for name in sorted(desired.spec)]}
+
+
+def _changes(before: ResourceRecord, after: ResourceRecord) -> dict[str, Any]:
+    fields = changed_fields(before.spec, after.spec)
+    if before.labels != after.labels:
+        fields.append("metadata.labels")
+    if before.annotations != after.annotations:
+        fields.append("metadata.annotations")
+    details: dict[str, Any] = {"fields": fields}
+    if after.key.kind == "Secret" and before.status.get("version") != after.status.get("version"):
+        details["keys"] = [k["name"] for k in after.status.get("keys", [])]
+        details["newVersion"] = after.status.get("version")
+    return details
+
+
 def where(key: ResourceKey) -> tuple[str, str | None]:
     """The (tenant, project) a resource belongs to, for authorization."""
     if key.kind == "Tenant":
@@ -141,6 +161,22 @@ class ResourceService:
         self.limits = limits or Limits()
         # Told the kind of every resource that was written (caches such as RoleBindings).
         self.on_change = on_change or (lambda _kind: None)
+        self.audit = AuditLog(db, clock)
+
+    async def _guard(self, ctx: RequestContext, verb: Verb, key: ResourceKey) -> None:
+        tenant, project = where(key)
+        await self.audit.guard(ctx, verb, key.kind, tenant, project, key.name, what=key.describe())
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        verb: str,
+        key: ResourceKey,
+        details: dict[str, Any],
+    ) -> None:
+        tenant, project = where(key)
+        await self.audit.record(conn, ctx, verb, key.kind, tenant, project, key.name, details)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -202,7 +238,7 @@ class ResourceService:
     ) -> tuple[dict[str, Any], bool]:
         """Create ``obj``; returns (the resource, whether this is a replayed first answer)."""
         desired = self._desired(ctx, obj)
-        _authorize(ctx, Verb.CREATE, desired.key)
+        await self._guard(ctx, Verb.CREATE, desired.key)
         # Keyed, because for a Secret the request includes its values.
         request_hash = self.box.fingerprint(
             json.dumps(obj.model_dump(mode="json"), sort_keys=True, default=str).encode()
@@ -223,6 +259,7 @@ class ResourceService:
                         "update it"
                     )
                 record = await self._insert(conn, desired)
+                await self._audit(conn, ctx, "create", desired.key, _created(desired))
                 view = view_resource(record)
                 if idempotency_key:
                     answer = StoredAnswer(request_hash, 201, json.dumps(view))
@@ -241,12 +278,14 @@ class ResourceService:
                 f"metadata.name {desired.key.name!r} does not match {name!r} in the URL",
                 [FieldError("metadata.name", "does not match the URL", "mismatch")],
             )
-        _authorize(ctx, Verb.UPDATE, desired.key)
+        await self._guard(ctx, Verb.UPDATE, desired.key)
         async with self.db.write() as conn:
             current = await ResourceRepository(conn).get(desired.key, for_update=True)
             if current is None:
                 raise _not_found(desired.key)
-            record, _ = await self._change(conn, current, desired)
+            record, changed = await self._change(conn, current, desired)
+            if changed:
+                await self._audit(conn, ctx, "update", desired.key, _changes(current, record))
         self.on_change(desired.key.kind)
         return view_resource(record)
 
@@ -254,18 +293,27 @@ class ResourceService:
         self, ctx: RequestContext, obj: ResourceIn
     ) -> tuple[ApplyResult, dict[str, Any]]:
         desired = self._desired(ctx, obj)
+        # Authorize before looking, so a caller learns nothing of what it may not see.
+        async with self.db.read() as conn:
+            exists = await ResourceRepository(conn).get(desired.key) is not None
+        await self._guard(ctx, Verb.UPDATE if exists else Verb.CREATE, desired.key)
         try:
             async with self.db.write() as conn:
                 current = await ResourceRepository(conn).get(desired.key, for_update=True)
                 if current is None:
-                    _authorize(ctx, Verb.CREATE, desired.key)
+                    if exists:  # deleted meanwhile: creating needs its own permission
+                        _authorize(ctx, Verb.CREATE, desired.key)
                     if desired.resource_version is not None:
                         raise _not_found(desired.key)
                     created = await self._insert(conn, desired)
+                    await self._audit(conn, ctx, "create", desired.key, _created(desired))
                     self.on_change(desired.key.kind)
                     return ApplyResult.CREATED, view_resource(created)
-                _authorize(ctx, Verb.UPDATE, desired.key)
+                if not exists:  # created meanwhile: updating needs its own permission
+                    _authorize(ctx, Verb.UPDATE, desired.key)
                 record, changed = await self._change(conn, current, desired)
+                if changed:
+                    await self._audit(conn, ctx, "update", desired.key, _changes(current, record))
         except IntegrityError as exc:
             raise Conflict(
                 f"{desired.key.describe()} was created concurrently; apply again",
@@ -286,7 +334,7 @@ class ResourceService:
     ) -> dict[str, Any]:
         key = resolve_key(ctx, kind, name)
         expected = _parse_version(resource_version)
-        _authorize(ctx, Verb.DELETE, key)
+        await self._guard(ctx, Verb.DELETE, key)
         async with self.db.write() as conn:
             repo = ResourceRepository(conn)
             current = await repo.get(key, for_update=True)
@@ -297,6 +345,7 @@ class ResourceService:
             await SecretVersionRepository(conn).delete_all(current.uid)
             if not await repo.delete(current.uid, expected_version=current.resource_version):
                 raise self._stale(key)
+            await self._audit(conn, ctx, "delete", key, {})
         self.on_change(key.kind)
         return view_resource(current)
 
@@ -343,7 +392,7 @@ class ResourceService:
     ) -> dict[str, Any]:
         """Change some spec fields (scale, sleep, wake), bumping the generation if they differ."""
         key = resolve_key(ctx, kind, name)
-        _authorize(ctx, Verb.UPDATE, key)
+        await self._guard(ctx, Verb.UPDATE, key)
         async with self.db.write() as conn:
             repo = ResourceRepository(conn)
             current = await repo.get(key, for_update=True)
@@ -361,6 +410,7 @@ class ResourceService:
             )
             if not await repo.replace(record, expected_version=current.resource_version):
                 raise self._stale(key)
+            await self._audit(conn, ctx, "update", key, _changes(current, record))
         return view_resource(record)
 
     async def resolve_secret_env(self, agent: ResourceRecord) -> dict[str, str]:

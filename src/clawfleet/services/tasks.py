@@ -21,6 +21,7 @@ from clawfleet.domain.resources import ResourceKey
 from clawfleet.domain.selectors import parse_selector
 from clawfleet.schemas.base import parse_duration
 from clawfleet.schemas.tasks import TaskIn
+from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.scoping import resolve_key
@@ -45,6 +46,7 @@ class TaskService:
         self.db = db
         self.clock = clock
         self.notifier = notifier
+        self.audit = AuditLog(db, clock)
 
     async def submit(
         self, ctx: RequestContext, task: TaskIn, *, idempotency_key: str | None = None
@@ -54,8 +56,8 @@ class TaskService:
         scope = resolve_key(
             ctx, AGENT, meta.name or "x", meta_tenant=meta.tenant, meta_project=meta.project
         )
-        authorize(
-            ctx.principal, Verb.CREATE, "Task", scope.tenant, scope.project,
+        await self.audit.guard(
+            ctx, Verb.CREATE, "Task", scope.tenant, scope.project, meta.name or "-",
             what=f"project {scope.project!r}",
         )  # fmt: skip
         key = idempotency_key or spec.idempotency_key
@@ -98,6 +100,10 @@ class TaskService:
                 await QueueRepository(conn, skip_locked=not self.db.is_sqlite).enqueue(
                     seq, targets, spec.priority, now
                 )
+                await self.audit.record(
+                    conn, ctx, "create", "Task", scope.tenant, scope.project, task_id,
+                    {"target": spec.agent or spec.selector},
+                )  # fmt: skip
                 row.update(
                     seq=seq,
                     current_run=None,
@@ -151,7 +157,13 @@ class TaskService:
         missing = f"task {name!r} not found; list tasks with `clawfleet get tasks`"
         if row is None:
             raise NotFound(missing)
-        authorize(ctx.principal, verb, "Task", row["tenant"], row["project"], what=f"task {name!r}")
+        what = f"task {name!r}"
+        if verb is Verb.GET:
+            authorize(ctx.principal, verb, "Task", row["tenant"], row["project"], what=what)
+        else:
+            await self.audit.guard(
+                ctx, verb, "Task", row["tenant"], row["project"], name, what=what
+            )
         return row
 
     async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
@@ -238,6 +250,9 @@ class TaskService:
                         now,
                     )
             current.update(values)
+            await self.audit.record(
+                conn, ctx, "cancel", "Task", current["tenant"], current["project"], current["id"]
+            )
         if instance:
             await self._wake(f"instance:{instance}", f"run:{current['current_run']}")
         return view_task(current)
@@ -251,6 +266,10 @@ class TaskService:
             command = await runs.add_command(
                 run["instance_id"], run["id"], "steer", {"message": message}, now
             )
+            await self.audit.record(
+                conn, ctx, "steer", "Task", run["tenant"], run["project"], run["task_id"],
+                {"run": run["id"]},
+            )  # fmt: skip
         await self._wake(f"instance:{run['instance_id']}")
         return {"run": run["id"], "command": command, "status": "sent"}
 
@@ -263,8 +282,8 @@ class TaskService:
                     run = await RunRepository(conn).get(task["current_run"])
         if run is None:
             raise NotFound(f"no task or run {name!r}; list them with `clawfleet get tasks`")
-        authorize(
-            ctx.principal, Verb.UPDATE, "Task", run["tenant"], run["project"],
+        await self.audit.guard(
+            ctx, Verb.UPDATE, "Task", run["tenant"], run["project"], run["task_id"],
             what=f"task or run {name!r}",
         )  # fmt: skip
         if run["state"] != "running":

@@ -1,5 +1,6 @@
 """Sign-in, users and service accounts."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -111,3 +112,23 @@ async def mint_key(
 async def revoke_key(ctx: Ctx, state: State, name: str, key_id: str) -> dict[str, str]:
     await state.identity.revoke_key(ctx, name, key_id)
     return {"status": "revoked"}
+
+
+@router.get("/audit", tags=["audit"], summary="The audit log, newest first")
+async def audit(
+    ctx: Ctx,
+    state: State,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    user: Annotated[str | None, Query(max_length=160)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
+) -> dict[str, Any]:
+    items = await state.audit.find(
+        ctx, kind=kind, user=user, since=since, before=before, limit=limit, all_tenants=all_tenants
+    )
+    return {
+        "items": items,
+        "metadata": {"continue": str(items[-1]["id"]) if len(items) == limit else None},
+    }
