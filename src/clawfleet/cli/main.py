@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from clawfleet.cli import ops, resources, runs, up
+from clawfleet.cli import auth, ops, resources, runs, up
 from clawfleet.cli.common import GLOBALS, out
 
 app = typer.Typer(
@@ -58,6 +58,12 @@ app.command("logs")(runs.logs)
 app.command("result")(runs.result)
 app.command("cancel")(runs.cancel)
 app.command("steer")(runs.steer)
+app.command("login")(auth.login)
+app.command("logout")(auth.logout)
+app.command("whoami")(auth.whoami)
+app.command("audit")(auth.audit)
+app.add_typer(auth.user_app, name="user")
+app.add_typer(auth.sa_app, name="serviceaccount")
 app.add_typer(ops.instance_app, name="instance")
 app.add_typer(ops.agent_app, name="agent")
 app.add_typer(up.db_app, name="db")

@@ -19,10 +19,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from clawfleet.core.errors import ConfigurationError
-from clawfleet.core.paths import ADMIN_TOKEN_FILE, read_private_file
+from clawfleet.core.paths import (
+    ADMIN_TOKEN_FILE,
+    ensure_private_dir,
+    read_private_file,
+    write_private_file,
+)
 from clawfleet.core.settings import DEFAULT_DATA_DIR, DEFAULT_PORT
 
-_KEYS = {"server", "token", "tenant", "project"}
+_KEYS = {"server", "token", "refresh_token", "tenant", "project"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class ClientConfig:
     tenant: str | None
     project: str | None
     token_source: str
+    refresh_token: str | None = None
+    config_path: Path | None = None
 
     def __repr__(self) -> str:
         return (
@@ -76,7 +83,7 @@ def load_client_config(
     project: str | None = None,
 ) -> ClientConfig:
     home_dir = Path(env.get("CLAWFLEET_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
-    config_path = Path(env.get("CLAWFLEET_CONFIG") or DEFAULT_DATA_DIR / "config").expanduser()
+    config_path = config_file_path(env)
     file = _read_config_file(config_path)
     default_server = f"http://127.0.0.1:{env.get('CLAWFLEET_PORT') or DEFAULT_PORT}"
     chosen_server = (
@@ -102,4 +109,31 @@ def load_client_config(
         tenant=tenant or env.get("CLAWFLEET_TENANT") or file.get("tenant"),
         project=project or env.get("CLAWFLEET_PROJECT") or file.get("project"),
         token_source=source,
+        refresh_token=file.get("refresh_token") if source == str(config_path) else None,
+        config_path=config_path,
     )
+
+
+def config_file_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("CLAWFLEET_CONFIG") or DEFAULT_DATA_DIR / "config").expanduser()
+
+
+def save_session(path: Path, server: str, token: str, refresh_token: str | None) -> None:
+    """Store a session in the client config file (mode 0600), keeping its other keys."""
+    doc: dict[str, str] = _read_config_file(path) if path.exists() else {}
+    doc.update(server=server, token=token)
+    if refresh_token:
+        doc["refresh_token"] = refresh_token
+    else:
+        doc.pop("refresh_token", None)
+    ensure_private_dir(path.parent)
+    write_private_file(path, yaml.safe_dump(doc, sort_keys=True))
+
+
+def forget_session(path: Path) -> None:
+    if not path.exists():
+        return
+    doc = _read_config_file(path)
+    doc.pop("token", None)
+    doc.pop("refresh_token", None)
+    write_private_file(path, yaml.safe_dump(doc, sort_keys=True))

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from clawfleet.client.config import ClientConfig
+from clawfleet.client.config import ClientConfig, save_session
 from clawfleet.core.errors import ClawfleetError
 
 API = "/api/v1"
@@ -62,8 +63,34 @@ class ClawfleetClient:
         return params
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and self._refresh_session():
+            response = self._send(method, path, **kwargs)
+        return self._check(response)
+
+    def _refresh_session(self) -> bool:
+        """Trade the stored refresh token for a new session (once), and save it."""
+        config = self.config
+        if not config.refresh_token or config.config_path is None:
+            return False
+        answer = self._send(
+            "POST", f"{API}/auth/refresh", json={"refreshToken": config.refresh_token}
+        )
+        if answer.status_code != 200:
+            return False
+        session = answer.json()
+        save_session(
+            config.config_path, config.server, session["accessToken"], session["refreshToken"]
+        )
+        self.config = replace(
+            config, token=session["accessToken"], refresh_token=session["refreshToken"]
+        )
+        self._http.headers["Authorization"] = f"Bearer {session['accessToken']}"
+        return True
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
             raise ClientError(
                 f"cannot reach the ClawFleet server at {self.config.server}; start one with "
@@ -73,6 +100,8 @@ class ClawfleetClient:
             raise ClientError(f"the server at {self.config.server} did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise ClientError(f"request to {self.config.server} failed: {exc}") from exc
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             try:
                 problem = response.json()

@@ -1,0 +1,234 @@
+"""login, logout, whoami, user, serviceaccount and audit: identity and accountability."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from typing import Annotated, Any
+
+import typer
+
+from clawfleet.cli.common import (
+    GLOBALS,
+    OutputOpt,
+    TenantOpt,
+    check_output,
+    err,
+    handle_errors,
+    make_client,
+    stdout_write,
+)
+from clawfleet.cli.output import dump_json, dump_yaml
+from clawfleet.client import ClawfleetClient, load_client_config
+from clawfleet.client.config import config_file_path, forget_session, save_session
+
+user_app = typer.Typer(help="Users (cluster admins).", no_args_is_help=True)
+sa_app = typer.Typer(help="Service accounts and their API keys.", no_args_is_help=True)
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _password(from_stdin: bool, *, confirm: bool = False) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+def _emit(value: Any, output: str) -> bool:
+    """Print as JSON or YAML when asked; False when the caller prints its own table."""
+    if output == "json":
+        stdout_write(dump_json(value))
+    elif output == "yaml":
+        stdout_write(dump_yaml(value))
+    else:
+        return False
+    return True
+
+
+@handle_errors
+def login(
+    username: Annotated[str, typer.Option("--username", "-u", prompt=True, help="Your user name.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Sign in; the session is kept in the client config and renewed automatically."""
+    # No token goes with a sign-in: not the local admin token, not an old session.
+    config = replace(load_client_config(os.environ, server=GLOBALS.server), token=None)
+    password = _password(password_stdin)
+    with ClawfleetClient(config) as client:
+        session = client.post("/auth/login", {"username": username, "password": password})
+    path = config_file_path(os.environ)
+    save_session(path, config.server, session["accessToken"], session["refreshToken"])
+    err.print(f"Signed in to {config.server} as {session['user']} (session saved in {path}).")
+
+
+@handle_errors
+def logout() -> None:
+    """End the session kept in the client config."""
+    config = load_client_config(os.environ, server=GLOBALS.server)
+    if config.refresh_token:
+        with ClawfleetClient(config) as client:
+            client.post("/auth/logout", {"refreshToken": config.refresh_token})
+    forget_session(config_file_path(os.environ))
+    err.print("Signed out.")
+
+
+@handle_errors
+def whoami(output: OutputOpt = "table") -> None:
+    """Who the server thinks you are, and your roles."""
+    check_output(output, ("table", "json", "yaml"))
+    with make_client() as client:
+        me = client.whoami()
+    if _emit(me, output):
+        return
+    lines = [
+        f"name:    {me['name']}",
+        f"kind:    {me['kind']}",
+        f"tenant:  {me.get('tenant') or '-'}",
+    ]
+    bindings = me.get("bindings") or []
+    if bindings:
+        lines.append("roles:")
+        lines += [
+            f"  {b['role']} in tenant {b['tenant']}"
+            + (f", project {b['project']}" if b["project"] else "")
+            for b in bindings
+        ]
+    elif me["kind"] == "admin":
+        lines.append("roles:   admin (everything)")
+    else:
+        lines.append("roles:   none (ask a tenant admin for a RoleBinding)")
+    stdout_write("\n".join(lines) + "\n")
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    name: Annotated[str, typer.Argument(help="The user name.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a user (give them roles with a RoleBinding)."""
+    password = _password(password_stdin, confirm=not password_stdin)
+    with make_client() as client:
+        client.post("/users", {"name": name, "password": password})
+    stdout_write(f"user/{name} created\n")
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(output: OutputOpt = "table") -> None:
+    """List users."""
+    check_output(output, ("table", "json", "yaml"))
+    with make_client() as client:
+        items = client.get_path("/users")["items"]
+    if not _emit(items, output):
+        stdout_write(
+            "".join(f"{u['name']:<32} {'disabled' if u['disabled'] else 'active'}\n" for u in items)
+        )
+
+
+@user_app.command("disable")
+@handle_errors
+def user_disable(name: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user and end their sessions."""
+    with make_client() as client:
+        client.post(f"/users/{name}/disable")
+    stdout_write(f"user/{name} disabled\n")
+
+
+@user_app.command("enable")
+@handle_errors
+def user_enable(name: Annotated[str, typer.Argument()]) -> None:
+    """Enable a user again."""
+    with make_client() as client:
+        client.post(f"/users/{name}/enable")
+    stdout_write(f"user/{name} enabled\n")
+
+
+@sa_app.command("create")
+@handle_errors
+def sa_create(
+    name: Annotated[str, typer.Argument()],
+    tenant: TenantOpt = None,
+    description: Annotated[str, typer.Option(help="What it is for.")] = "",
+) -> None:
+    """Create a service account in a tenant."""
+    with make_client(tenant) as client:
+        client.post(
+            "/serviceaccounts",
+            {"name": name, "description": description},
+            **client._scope(None, None),
+        )
+    stdout_write(f"serviceaccount/{name} created\n")
+
+
+@sa_app.command("list")
+@handle_errors
+def sa_list(tenant: TenantOpt = None, output: OutputOpt = "table") -> None:
+    """List service accounts and their keys (never the keys' values)."""
+    check_output(output, ("table", "json", "yaml"))
+    with make_client(tenant) as client:
+        items = client.get_path("/serviceaccounts", **client._scope(None, None))["items"]
+    if not _emit(items, output):
+        for sa in items:
+            live = [k for k in sa["keys"] if not k["revoked"]]
+            stdout_write(f"{sa['tenant']}/{sa['name']:<28} {len(live)} active key(s)\n")
+
+
+@sa_app.command("key")
+@handle_errors
+def sa_key(
+    name: Annotated[str, typer.Argument()],
+    tenant: TenantOpt = None,
+    expires_in: Annotated[int | None, typer.Option(help="Seconds until the key expires.")] = None,
+    revoke: Annotated[str | None, typer.Option(help="Revoke the key with this id instead.")] = None,
+) -> None:
+    """Mint an API key for a service account (printed once), or revoke one."""
+    with make_client(tenant) as client:
+        scope = client._scope(None, None)
+        if revoke:
+            client.request("DELETE", f"/api/v1/serviceaccounts/{name}/keys/{revoke}", params=scope)
+            stdout_write(f"key {revoke} revoked\n")
+            return
+        key = client.post(
+            f"/serviceaccounts/{name}/keys", {"expiresInSeconds": expires_in}, **scope
+        )
+    err.print(f"key {key['id']}: store it now, it is not shown again")
+    stdout_write(key["key"] + "\n")
+
+
+@handle_errors
+def audit(
+    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. Agent.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this principal, e.g. user:alice.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-21T12:00:00Z.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    tenant: TenantOpt = None,
+    all_tenants: Annotated[bool, typer.Option("--all-tenants", "-A")] = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Who changed what, when and from where, newest first."""
+    check_output(output, ("table", "json", "yaml"))
+    params: dict[str, Any] = {"limit": limit}
+    for key, value in (("kind", kind), ("user", user), ("since", since)):
+        if value:
+            params[key] = value
+    if all_tenants:
+        params["allTenants"] = "true"
+    with make_client(tenant) as client:
+        if tenant:
+            params["tenant"] = tenant
+        items = client.get_path("/audit", **params)["items"]
+    if _emit(items, output):
+        return
+    if not items:
+        err.print("No audit records.")
+    for e in items:
+        where = "/".join(x for x in (e.get("tenant"), e.get("project")) if x) or "-"
+        fields = ",".join((e.get("details") or {}).get("fields", []))
+        stdout_write(
+            f"{e['time']}  {e['outcome']:<7} {e['principal']:<28} {e['verb']:<10} "
+            f"{e['kind'].lower()}/{e['name']:<24} {where:<20} {fields}\n"
+        )
