@@ -33,6 +33,7 @@ from clawfleet.domain.lifecycle import (
 from clawfleet.domain.resources import ResourceKey
 from clawfleet.domain.selectors import parse_selector
 from clawfleet.schemas.runner import CompleteIn, EventIn
+from clawfleet.services import quotas
 from clawfleet.services.context import Principal
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -217,6 +218,9 @@ class Dispatcher:
                 return [], None, None
             queue = QueueRepository(conn, skip_locked=not self.db.is_sqlite)
             agent_uid = instance["agent_uid"]
+            max_runs = await self._runs_allowed(conn, instance, max_runs)
+            if max_runs == 0:  # at the concurrentRuns quota: look again shortly
+                return [], agent_uid, now + timedelta(seconds=1)
             seqs = await queue.pick(agent_uid, now, max_runs)
             if not seqs:
                 return [], agent_uid, await queue.next_ready_at(agent_uid, now)
@@ -264,6 +268,18 @@ class Dispatcher:
                 for row in rows
             ])  # fmt: skip
         return claimed, agent_uid, None
+
+    async def _runs_allowed(
+        self, conn: AsyncConnection, instance: dict[str, Any], wanted: int
+    ) -> int:
+        """How many more runs the tenant's and project's concurrentRuns quotas allow."""
+        allowed = wanted
+        for project in (None, instance["project"]):
+            limit = (await quotas.limits(conn, instance["tenant"], project)).get("concurrentRuns")
+            if limit is not None:
+                running = await RunRepository(conn).count_running(instance["tenant"], project)
+                allowed = min(allowed, max(0, int(limit) - running))
+        return allowed
 
     # -- events and completion -----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.schemas.registry import ResourceIn
 from clawfleet.schemas.secrets import SecretIn
+from clawfleet.services import quotas
 from clawfleet.services.audit import AuditLog, changed_fields
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
@@ -185,9 +186,16 @@ class ResourceService:
         _authorize(ctx, Verb.GET, key)
         async with self.db.read() as conn:
             record = await ResourceRepository(conn).get(key)
-        if record is None:
-            raise _not_found(key)
-        return view_resource(record)
+            if record is None:
+                raise _not_found(key)
+            view = view_resource(record)
+            if key.kind in ("Tenant", "Project"):
+                tenant, project = where(key)
+                view["status"] = {
+                    **view["status"],
+                    "usage": await quotas.report(conn, tenant, project),
+                }
+        return view
 
     async def list(
         self,
@@ -408,6 +416,9 @@ class ResourceService:
                 resource_version=current.resource_version + 1,
                 updated_at=self.clock.now(),
             )
+            await quotas.check(
+                conn, key, (current.spec, current.status), (record.spec, record.status)
+            )
             if not await repo.replace(record, expected_version=current.resource_version):
                 raise self._stale(key)
             await self._audit(conn, ctx, "update", key, _changes(current, record))
@@ -494,6 +505,7 @@ class ResourceService:
         values = desired.secret_values or {}
         if desired.key.kind == "Secret":
             record = replace(record, status=secret_status(values, 1, now))
+        await quotas.check(conn, desired.key, None, (record.spec, record.status))
         await repo.insert(record)
         if desired.key.kind == "Secret":
             await SecretValues(SecretVersionRepository(conn), self.box).store(
@@ -530,6 +542,9 @@ class ResourceService:
             spec=desired.spec,
             status=status,
             updated_at=now,
+        )
+        await quotas.check(
+            conn, current.key, (current.spec, current.status), (record.spec, record.status)
         )
         repo = ResourceRepository(conn)
         if not await repo.replace(record, expected_version=current.resource_version):

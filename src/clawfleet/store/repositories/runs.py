@@ -94,6 +94,15 @@ class RunRepository:
         )
         return int(result.rowcount)
 
+    async def count_running(self, tenant: str, project: str | None) -> int:
+        c = runs.c
+        query = (
+            select(func.count()).select_from(runs).where(c.state == "running", c.tenant == tenant)
+        )
+        if project is not None:
+            query = query.where(c.project == project)
+        return int((await self.conn.execute(query)).scalar_one())
+
     async def running_by_instance(self) -> dict[str, int]:
         c = runs.c
         query = (
