@@ -314,3 +314,14 @@ async def test_unknown_route_and_method_are_problems(api: httpx.AsyncClient) -> 
 async def test_whoami_names_the_admin(api: httpx.AsyncClient) -> None:
     me = (await api.get("/api/v1/whoami")).json()
     assert me["name"] == "admin" and me["role"] == "admin"
+
+
+async def test_security_headers_and_no_cors(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/v1/agents", headers={"Origin": "https://evil.example"})
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert "access-control-allow-origin" not in response.headers
+    preflight = await api.options("/api/v1/agents", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in preflight.headers

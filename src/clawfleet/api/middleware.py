@@ -22,6 +22,19 @@ from clawfleet.core.logging import principal_var, request_id_var
 
 log = logging.getLogger("clawfleet.api.access")
 
+# The API speaks JSON to programs and the CLI, authenticated by bearer tokens, never cookies:
+# so no CORS headers are sent (browsers refuse cross-origin reads) and there is nothing for
+# CSRF to ride on. These headers keep responses out of frames, caches and content sniffing.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+
+DOCS_PATH = "/api/v1/docs"  # Swagger UI needs its scripts: no content-security-policy there
+
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}
 )
@@ -49,6 +62,7 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    *(SECURITY_HEADERS if scope["path"] != DOCS_PATH else SECURITY_HEADERS[:-1]),
                 ]
             await send(message)
 
