@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from clawfleet.api.app import create_app
+from clawfleet.api.ratelimit import RateLimits
 from clawfleet.api.state import ApiState
 from clawfleet.controllers.agents import AgentController, AgentControllerConfig
 from clawfleet.controllers.base import Controller
@@ -182,6 +183,8 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         logs=_log_reader(runtimes),
         max_body_bytes=settings.api.max_body_bytes,
         version=clawfleet_version(),
+        rate_limits=RateLimits.from_settings(settings.api),
+        clock=clock,
     )
     config = AgentControllerConfig(
         server_url=settings.base_url,

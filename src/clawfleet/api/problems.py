@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from clawfleet.core import errors
 from clawfleet.core.errors import ClawfleetError, FieldError
 from clawfleet.core.logging import request_id_var
+from clawfleet.core.redact import default_redactor
 from clawfleet.domain.kinds import ALL_KINDS
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,16 @@ def problem_response(
     field_errors: Iterable[FieldError] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    redact = default_redactor().redact  # no secret value or token in an error, ever
     body: dict[str, Any] = {
         "type": f"https://clawfleet.dev/problems/{code}",
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": redact(detail),
         "code": code,
-        "errors": [{"path": e.path, "message": e.message, "code": e.code} for e in field_errors],
+        "errors": [
+            {"path": e.path, "message": redact(e.message), "code": e.code} for e in field_errors
+        ],
         "requestId": request_id_var.get(),
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

@@ -124,6 +124,7 @@ class Dispatcher:
                 "command": spec.get("command") or [],
                 "config": spec.get("config") or {},
                 "envNames": sorted([*(spec.get("env") or {}), *(spec.get("secretEnv") or {})]),
+                "secretEnvNames": sorted(spec.get("secretEnv") or {}),
                 "instructions": spec.get("instructions"),
             },
             "concurrency": int(spec.get("concurrency") or 1),

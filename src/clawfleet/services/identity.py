@@ -43,7 +43,7 @@ from clawfleet.store.repositories.identity import IdentityRepository
 
 ACCESS_SECONDS = 15 * 60
 REFRESH_SECONDS = 30 * 24 * 3600
-REFRESH_PREFIX = "cfr_"
+REFRESH_PREFIX = "cf_r_"  # shaped like a token, so log redaction always catches it
 LOGIN_ATTEMPTS = 5  # failures per window, per user name and per client address
 LOGIN_WINDOW = 60.0
 BAD_CREDENTIALS = "invalid user name or password"

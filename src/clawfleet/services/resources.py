@@ -29,6 +29,7 @@ from clawfleet.core.errors import (
     InvalidInput,
     NotFound,
 )
+from clawfleet.core.redact import register_secrets
 from clawfleet.domain.ids import new_uid
 from clawfleet.domain.kinds import KindInfo, Scope, find_kind
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
@@ -442,6 +443,7 @@ class ResourceService:
                         f"secretEnv {env_name}: secret {ref['secret']!r} has no key {ref['key']!r}"
                     )
                 resolved[env_name] = data[ref["key"]].decode(errors="replace")
+        register_secrets(resolved.values())  # from now on, redacted from this process's logs
         return resolved
 
     # -- internals ---------------------------------------------------------------------------
