@@ -209,10 +209,14 @@ class ClawfleetClient:
             params["continue"] = cursor
 
     def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-        return dict(self.request("POST", f"{API}{path}", json=body or {}, params=params).json())
+        """POST in the client's tenant and project scope (``params`` may override it)."""
+        scoped = {**self._scope(None, None), **params}
+        return dict(self.request("POST", f"{API}{path}", json=body or {}, params=scoped).json())
 
     def get_path(self, path: str, **params: Any) -> dict[str, Any]:
-        return dict(self.request("GET", f"{API}{path}", params=params).json())
+        """GET in the client's tenant and project scope (``params`` may override it)."""
+        scoped = {**self._scope(None, None), **params}
+        return dict(self.request("GET", f"{API}{path}", params=scoped).json())
 
     def submit_task(
         self, doc: dict[str, Any], *, tenant: str | None = None, project: str | None = None
