@@ -1,7 +1,8 @@
-"""Pure ASGI middlewares at the edge of every request: request id, authentication, body limit.
+"""Pure ASGI middlewares at the edge of every request: request id and security headers,
+authentication, the rate limit (``api/ratelimit.py``) and the body limit, in that order.
 
 Authentication lives here, in one place on the request path: every route except the health
-probes needs a valid bearer token before any body is read or any handler runs.
+probes and sign-in needs a valid bearer token before any body is read or any handler runs.
 """
 
 from __future__ import annotations
