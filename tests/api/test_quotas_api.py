@@ -81,3 +81,31 @@ async def test_concurrent_runs_quota_holds_at_claim(
     claimed = await state.dispatcher.claim(row["id"], 5, 0)
     assert [c["prompt"] for c in claimed] == ["one"]
     assert await state.dispatcher.claim(row["id"], 5, 0) == []
+
+
+async def test_tenant_admins_cannot_raise_their_own_quota(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    from tests.api.test_identity_api import PASSWORD, login, make_user
+
+    await setup_acme(api, instances=1)
+    await make_user(api, "boss")
+    subjects = [{"kind": "User", "name": "boss"}]
+    binding = {
+        "kind": "RoleBinding",
+        "metadata": {"name": "boss", "tenant": "acme"},
+        "spec": {"role": "tenant-admin", "subjects": subjects},
+    }
+    await api.post("/api/v1/apply", json=binding)
+    headers = {
+        "Authorization": f"Bearer {(await login(anon, 'boss', PASSWORD)).json()['accessToken']}"
+    }
+    raised = tenant("acme")
+    raised["spec"]["quota"] = {"instances": 100}
+    refused = await anon.post("/api/v1/apply", json=raised, headers=headers)
+    assert refused.status_code == 403
+    assert "only cluster admins" in refused.json()["detail"]
+    same = tenant("acme", displayName="Acme")
+    same["spec"]["quota"] = {"instances": 1}
+    allowed = await anon.post("/api/v1/apply", json=same, headers=headers)
+    assert allowed.status_code == 200  # other fields of its own tenant are fine

@@ -26,6 +26,7 @@ from clawfleet.core.errors import (
     AlreadyExists,
     Conflict,
     FieldError,
+    Forbidden,
     InvalidInput,
     NotFound,
 )
@@ -106,6 +107,18 @@ def _parse_version(text: str | None) -> int | None:
             [FieldError("metadata.resourceVersion", "must be a number", "invalid")],
         )
     return int(text)
+
+
+def _refuse_own_quota_change(
+    ctx: RequestContext, current: ResourceRecord, desired: Desired
+) -> None:
+    """A tenant's quota is set by cluster admins: its own admins may not raise it."""
+    if current.key.kind != "Tenant" or ctx.principal.is_admin:
+        return
+    if current.spec.get("quota") != desired.spec.get("quota"):
+        raise Forbidden(
+            f"only cluster admins change the quota of tenant {current.key.name!r}",
+        )
 
 
 def _created(desired: Desired) -> dict[str, Any]:
@@ -292,6 +305,7 @@ class ResourceService:
             current = await ResourceRepository(conn).get(desired.key, for_update=True)
             if current is None:
                 raise _not_found(desired.key)
+            _refuse_own_quota_change(ctx, current, desired)
             record, changed = await self._change(conn, current, desired)
             if changed:
                 await self._audit(conn, ctx, "update", desired.key, _changes(current, record))
@@ -320,6 +334,7 @@ class ResourceService:
                     return ApplyResult.CREATED, view_resource(created)
                 if not exists:  # created meanwhile: updating needs its own permission
                     _authorize(ctx, Verb.UPDATE, desired.key)
+                _refuse_own_quota_change(ctx, current, desired)
                 record, changed = await self._change(conn, current, desired)
                 if changed:
                     await self._audit(conn, ctx, "update", desired.key, _changes(current, record))
