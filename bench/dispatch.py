@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -794,6 +795,14 @@ async def run_all(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.celery and importlib.util.find_spec("celery") is None:
+        # Fail before the long ClawFleet rows, not after them.
+        print(
+            "error: the Celery baseline needs the bench dependencies: run `make bench`, "
+            "or pass --no-celery",
+            file=sys.stderr,
+        )
+        return 2
     root = Path(tempfile.mkdtemp(prefix="cf-bench-"))
 
     def interrupted(signum: int, _frame: Any) -> None:

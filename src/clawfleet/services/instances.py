@@ -21,9 +21,9 @@ from clawfleet.domain.lifecycle import InstancePhase, check_instance
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
-from clawfleet.services.policy import Verb, authorize, list_scope
+from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.task_views import view_instance
+from clawfleet.services.task_views import page, view_instance
 from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -68,9 +68,9 @@ class InstanceService:
         cursor: str | None = None,
         limit: int = 500,
     ) -> InstancePage:
-        tenant, project, scopes = list_scope(
-            ctx.principal, "Instance", ctx.default_tenant,
-            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        tenant, project, scopes = list_scope_for(
+            ctx.principal, "Instance", ctx.default_tenant, ctx.default_project,
+            all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
             rows = await InstanceRepository(conn).find(
@@ -82,9 +82,7 @@ class InstanceService:
                 after=cursor,
                 limit=limit + 1,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return InstancePage([view_instance(r) for r in rows], rows[-1]["name"] if more else None)
+        return InstancePage(*page(rows, limit, view_instance, lambda row: str(row["name"])))
 
     async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
         key = resolve_key(ctx, AGENT, name)

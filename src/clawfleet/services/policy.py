@@ -127,3 +127,18 @@ def list_scope(
             raise Forbidden(f"{principal.name} may not list {kind.lower()} resources here")
         raise NotVisible(f"tenant {tenant!r} not found")
     return tenant, None, inside
+
+
+def list_scope_for(
+    principal: Principal,
+    kind: str,
+    tenant: str,
+    project: str,
+    *,
+    all_tenants: bool,
+    all_projects: bool,
+) -> tuple[str | None, str | None, list[tuple[str, str | None]] | None]:
+    """``list_scope`` for project-level kinds listed in the caller's tenant and project."""
+    return list_scope(
+        principal, kind, tenant, None if all_projects else project, all_tenants=all_tenants
+    )

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from clawfleet.schemas.base import API_VERSION
 from clawfleet.services.views import format_time
+
+
+def page(
+    rows: list[dict[str, Any]],
+    limit: int,
+    view: Callable[[dict[str, Any]], dict[str, Any]],
+    cursor_of: Callable[[dict[str, Any]], str],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Views of the first ``limit`` rows (``limit + 1`` were fetched) and the next cursor."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [view(row) for row in rows], cursor_of(rows[-1]) if more else None
 
 
 def _time(value: Any) -> str | None:

@@ -23,9 +23,9 @@ from clawfleet.schemas.base import parse_duration
 from clawfleet.schemas.tasks import TaskIn
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
-from clawfleet.services.policy import Verb, authorize, list_scope
+from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.task_views import view_event, view_run, view_task
+from clawfleet.services.task_views import page, view_event, view_run, view_task
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 from clawfleet.store.repositories.resources import ResourceRepository
@@ -180,9 +180,9 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant, project, scopes = list_scope(
-            ctx.principal, "Task", ctx.default_tenant,
-            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        tenant, project, scopes = list_scope_for(
+            ctx.principal, "Task", ctx.default_tenant, ctx.default_project,
+            all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         after = _cursor(cursor)
         async with self.db.read() as conn:
@@ -195,9 +195,7 @@ class TaskService:
                 after_seq=after,
                 limit=limit + 1,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return TaskPage([view_task(r) for r in rows], str(rows[-1]["seq"]) if more else None)
+        return TaskPage(*page(rows, limit, view_task, lambda row: str(row["seq"])))
 
     async def runs(self, ctx: RequestContext, name: str) -> list[dict[str, Any]]:
         row = await self._task(ctx, name)
@@ -320,9 +318,9 @@ class TaskService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> TaskPage:
-        tenant, project, scopes = list_scope(
-            ctx.principal, "Run", ctx.default_tenant,
-            None if all_projects else ctx.default_project, all_tenants=all_tenants,
+        tenant, project, scopes = list_scope_for(
+            ctx.principal, "Run", ctx.default_tenant, ctx.default_project,
+            all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
             rows = await RunRepository(conn).find(
@@ -334,9 +332,7 @@ class TaskService:
                 after=cursor,
                 limit=limit + 1,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return TaskPage([view_run(r) for r in rows], rows[-1]["id"] if more else None)
+        return TaskPage(*page(rows, limit, view_run, lambda row: str(row["id"])))
 
     async def events(
         self, ctx: RequestContext, run_id: str, *, after: int = 0, limit: int = 1000
