@@ -74,3 +74,19 @@ def test_bad_client_config(tmp_path: Path) -> None:
 )
 def test_is_local(url: str, local: bool) -> None:
     assert is_local(url) is local
+
+
+def test_the_client_waits_out_a_rate_limit(tmp_path: Path) -> None:
+    import httpx
+
+    from clawfleet.client.config import ClientConfig
+    from clawfleet.client.http import ClawfleetClient
+
+    answers = iter([httpx.Response(429, headers={"Retry-After": "0"}, json={"detail": "slow down"}),
+                    httpx.Response(200, json={"name": "admin"})])  # fmt: skip
+    config = ClientConfig("http://127.0.0.1:1", "cf_x", None, None, "test")
+    client = ClawfleetClient(config)
+    client._http = httpx.Client(
+        base_url=config.server, transport=httpx.MockTransport(lambda r: next(answers))
+    )
+    assert client.whoami() == {"name": "admin"}

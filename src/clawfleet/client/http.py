@@ -15,6 +15,15 @@ from clawfleet.client.config import ClientConfig, save_session
 from clawfleet.core.errors import ClawfleetError
 
 API = "/api/v1"
+RATE_LIMIT_RETRIES = 3
+RATE_LIMIT_MAX_WAIT = 10.0
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.1, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
 
 
 class ClientError(ClawfleetError):
@@ -65,6 +74,11 @@ class ClawfleetClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._send(method, path, **kwargs)
         if response.status_code == 401 and self._refresh_session():
+            response = self._send(method, path, **kwargs)
+        for _ in range(RATE_LIMIT_RETRIES):  # honour Retry-After a few times, then report it
+            if response.status_code != 429:
+                break
+            time.sleep(min(RATE_LIMIT_MAX_WAIT, _retry_after(response)))
             response = self._send(method, path, **kwargs)
         return self._check(response)
 
