@@ -11,7 +11,7 @@ import typer
 
 from clawfleet.cli.common import (
     GLOBALS,
-    OutputOpt,
+    DocOutputOpt,
     TenantOpt,
     check_output,
     err,
@@ -76,7 +76,7 @@ def logout() -> None:
 
 
 @handle_errors
-def whoami(output: OutputOpt = "table") -> None:
+def whoami(output: DocOutputOpt = "table") -> None:
     """Who the server thinks you are, and your roles."""
     check_output(output, ("table", "json", "yaml"))
     with make_client() as client:
@@ -118,7 +118,7 @@ def user_create(
 
 @user_app.command("list")
 @handle_errors
-def user_list(output: OutputOpt = "table") -> None:
+def user_list(output: DocOutputOpt = "table") -> None:
     """List users."""
     check_output(output, ("table", "json", "yaml"))
     with make_client() as client:
@@ -166,7 +166,7 @@ def sa_create(
 
 @sa_app.command("list")
 @handle_errors
-def sa_list(tenant: TenantOpt = None, output: OutputOpt = "table") -> None:
+def sa_list(tenant: TenantOpt = None, output: DocOutputOpt = "table") -> None:
     """List service accounts and their keys (never the keys' values)."""
     check_output(output, ("table", "json", "yaml"))
     with make_client(tenant) as client:
@@ -207,7 +207,7 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
     tenant: TenantOpt = None,
     all_tenants: Annotated[bool, typer.Option("--all-tenants", "-A")] = False,
-    output: OutputOpt = "table",
+    output: DocOutputOpt = "table",
 ) -> None:
     """Who changed what, when and from where, newest first."""
     check_output(output, ("table", "json", "yaml"))

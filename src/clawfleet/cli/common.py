@@ -27,12 +27,20 @@ TenantOpt = Annotated[
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", help="Project to act in (default: 'default').")
 ]
-OutputOpt = Annotated[
-    str,
-    typer.Option(
-        "--output", "-o", help="Output format: table, wide, json, yaml or name.", metavar="FORMAT"
-    ),
-]
+
+
+def output_option(*formats: str) -> Any:
+    """An --output/-o option whose help names exactly the formats the command accepts."""
+    listed = ", ".join(formats[:-1]) + f" or {formats[-1]}"
+    return Annotated[
+        str, typer.Option("--output", "-o", help=f"Output format: {listed}.", metavar="FORMAT")
+    ]
+
+
+OutputOpt = output_option("table", "wide", "json", "yaml", "name")
+ResultOutputOpt = output_option("name", "json", "yaml")
+DocOutputOpt = output_option("table", "json", "yaml")
+EventsOutputOpt = output_option("table", "json")
 
 
 class Globals:

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from clawfleet.cli.common import (
-    OutputOpt,
+    EventsOutputOpt,
     ProjectOpt,
+    ResultOutputOpt,
     TenantOpt,
     check_output,
     err,
@@ -80,7 +81,9 @@ def _wait_task(client: ClawfleetClient, name: str, *, follow: bool) -> dict[str,
 
 @handle_errors
 def run(
-    agent: Annotated[str, typer.Argument(help="The agent to run on (or use --selector).")],
+    agent: Annotated[
+        str, typer.Argument(help="The agent to run on, or selector=EXPR for any matching agent.")
+    ],
     prompt: Annotated[str, typer.Argument(help="What to do; '-' reads it from stdin.")],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
@@ -94,7 +97,7 @@ def run(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Submit at most once per key.")
     ] = None,
-    output: OutputOpt = "name",
+    output: ResultOutputOpt = "name",
 ) -> None:
     """Send a task to an agent; with --wait or --follow, print its result."""
     check_output(output, ("name", "json", "yaml"))
@@ -162,7 +165,7 @@ def events(
     after: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
-    output: OutputOpt = "table",
+    output: EventsOutputOpt = "table",
 ) -> None:
     """Show a run's ordered events."""
     check_output(output, ("table", "json"))
@@ -243,7 +246,7 @@ def result(
     ref: Annotated[str, typer.Argument(help="A task or run id.")],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
-    output: OutputOpt = "name",
+    output: ResultOutputOpt = "name",
 ) -> None:
     """Print the result of a task (or run)."""
     check_output(output, ("name", "json", "yaml"))

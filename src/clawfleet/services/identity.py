@@ -113,6 +113,7 @@ class IdentityService:
         self._signing_key = box.derive("sessions")
         self._users: dict[str, tuple[float, bool]] = {}  # user id -> (checked until, enabled)
         self.audit = AuditLog(db, clock)
+        self._dummy: str | None = None  # a hash to verify against for unknown users
 
     # -- authentication of every request -------------------------------------------------
 
@@ -196,7 +197,7 @@ class IdentityService:
 
     def _dummy_hash(self) -> str:
         # Unknown users cost as much as known ones, so timing reveals nothing.
-        if not hasattr(self, "_dummy"):
+        if self._dummy is None:
             self._dummy = self.hasher.hash(secrets.token_hex(16))
         return self._dummy
 
