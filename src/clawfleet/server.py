@@ -157,7 +157,9 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
             {"kind": "Project", "metadata": {"name": DEFAULT_PROJECT, "tenant": DEFAULT_TENANT}}
         ),
     )
-    notifier: Notifier = Notifier() if db.is_sqlite else PostgresNotifier(_asyncpg_dsn(db.url))
+    notifier: Notifier = (
+        Notifier(clock) if db.is_sqlite else PostgresNotifier(_asyncpg_dsn(db.url), clock)
+    )
     dispatch = settings.dispatch
     dispatcher = Dispatcher(
         db,

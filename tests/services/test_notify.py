@@ -16,18 +16,37 @@ from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.tasks import TaskService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier, PostgresNotifier
+from clawfleet.testing.clock import FakeClock
 from tests.factories import agent
 
 
-async def test_wait_returns_on_publish_and_times_out_otherwise() -> None:
-    notifier = Notifier()
-    assert await notifier.wait(["a"], 0.05) is False
+async def test_wait_returns_on_notify_and_times_out_otherwise() -> None:
+    clock = FakeClock()
+    notifier = Notifier(clock)
+    waiter = asyncio.create_task(notifier.wait(["a"], 5))
+    await clock.run_for(5)
+    assert await waiter is False
     waiter = asyncio.create_task(notifier.wait(["a", "b"], 5))
-    await asyncio.sleep(0.01)
-    notifier.publish("b")
-    assert await asyncio.wait_for(waiter, 1) is True
+    await clock.settle()
+    await notifier.notify("b")
+    assert await waiter is True
     notifier.shutdown()
     assert await notifier.wait(["a"], 5) is False  # returns at once while shutting down
+
+
+async def test_a_notify_between_subscribe_and_wait_is_not_lost() -> None:
+    """The SSE stall: a completion that lands after the read but before the wait."""
+    clock = FakeClock()
+    notifier = Notifier(clock)
+    with notifier.subscribe("run:1") as woken:
+        await notifier.notify("run:1")  # lands while the subscriber is still reading
+        assert await woken.wait(15) is True
+        assert clock.monotonic() == 1000.0  # at once, not after the 15 s keepalive
+        waiting = asyncio.create_task(woken.wait(15))  # re-armed: waits for the next one
+        await clock.settle()
+        assert not waiting.done()
+        await notifier.notify("run:1")
+        assert await waiting is True
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)

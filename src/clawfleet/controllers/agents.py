@@ -327,7 +327,7 @@ class AgentController(Controller):
             return None
         if row["phase"] != P.STOPPING.value:
             await self.instances.transition(row, P.STOPPING, reason="Stopping")
-            self.notifier.publish(f"instance:{row['id']}")
+            await self.notifier.notify(f"instance:{row['id']}")
             return row
         handle = _handle(row)
         runtime = self.runtimes.get(row["runtime"])

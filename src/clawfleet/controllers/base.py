@@ -7,7 +7,6 @@ else is logged and retried at the next interval, so one bad object cannot stop t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -54,19 +53,23 @@ class Controller:
     async def run(self, stopping: asyncio.Event) -> None:
         # Stop as soon as the server shuts down: with SQLite inline, a pass never suspends, so
         # a loop whose waits return at once (notifier closing) would starve the event loop.
-        while not stopping.is_set() and not self.notifier.closing:
-            delay = self.interval
-            try:
-                if await self.is_leader():
-                    await self.reconcile_once()
-                    self.passes += 1
-            except TemporaryError as exc:
-                log.warning("%s: %s (retrying in %.1fs)", self.name, exc.message, exc.delay)
-                delay = exc.delay
-            except Exception:
-                log.exception("%s: reconcile failed", self.name)
-            if self.wake_channels:
-                await self.notifier.wait(list(self.wake_channels), delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), delay)
+        # Subscribed for the whole loop, so a wake-up during a pass starts the next one at once.
+        with self.notifier.subscribe(*self.wake_channels) as woken:
+            while not stopping.is_set() and not self.notifier.closing:
+                delay = self.interval
+                try:
+                    if await self.is_leader():
+                        await self.reconcile_once()
+                        self.passes += 1
+                except TemporaryError as exc:
+                    log.warning("%s: %s (retrying in %.1fs)", self.name, exc.message, exc.delay)
+                    delay = exc.delay
+                except Exception:
+                    log.exception("%s: reconcile failed", self.name)
+                stop = asyncio.ensure_future(stopping.wait())
+                wake = asyncio.ensure_future(woken.wait(delay))
+                try:
+                    await self.clock.wait([stop, wake], delay)
+                finally:
+                    stop.cancel()
+                    wake.cancel()

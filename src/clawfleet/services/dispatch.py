@@ -9,7 +9,6 @@ through ``domain.lifecycle``; a result is recorded once per run and a task reach
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,15 +163,16 @@ class Dispatcher:
 
     async def wait_commands(self, instance_id: str, wait: float) -> list[dict[str, Any]]:
         """Unacknowledged commands for an instance; waits up to ``wait`` s for the first one."""
-        deadline = time.monotonic() + wait
-        while True:
-            async with self.db.read() as conn:
-                await self._instance(conn, instance_id)
-                commands = await RunRepository(conn).pending_commands(instance_id)
-            remaining = deadline - time.monotonic()
-            if commands or remaining <= 0 or self.notifier.closing:
-                return [_command(c) for c in commands]
-            await self.notifier.wait([f"instance:{instance_id}"], remaining)
+        deadline = self.clock.monotonic() + wait
+        with self.notifier.subscribe(f"instance:{instance_id}") as woken:
+            while True:
+                async with self.db.read() as conn:
+                    await self._instance(conn, instance_id)
+                    commands = await RunRepository(conn).pending_commands(instance_id)
+                remaining = deadline - self.clock.monotonic()
+                if commands or remaining <= 0 or self.notifier.closing:
+                    return [_command(c) for c in commands]
+                await woken.wait(remaining)
 
     async def ack_commands(self, instance_id: str, ids: list[int]) -> None:
         async with self.db.write() as conn:
@@ -182,32 +182,33 @@ class Dispatcher:
 
     async def claim(self, instance_id: str, max_runs: int, wait: float) -> list[dict[str, Any]]:
         """Runs for this instance: at once if any task is queued, else when one is, or []."""
-        deadline = time.monotonic() + wait
-        while True:
-            # Queue for a wake-up before looking, so a task queued in between is not missed.
-            agent_uid = self._agent_of.get(instance_id)
-            channel = f"agent:{agent_uid}"
-            turn = self.notifier.turn(channel) if agent_uid else None
-            try:
-                claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
-                remaining = deadline - time.monotonic()
-                if claimed or remaining <= 0 or self.notifier.closing:
-                    return claimed
-                if agent_uid is None:
-                    # Not claimable (stopping, or not registered): hold the poll instead of
-                    # letting the runner spin; a command or the heartbeat's stop reaches it.
-                    await self.notifier.wait([f"instance:{instance_id}"], remaining)
-                    return []
-                if turn is None:  # first poll of this instance: learn its agent, look again
-                    self._agent_of[instance_id] = agent_uid
-                    continue
-                if next_ready is not None:
-                    until = (next_ready - self.clock.now()).total_seconds()
-                    remaining = min(remaining, max(0.0, until))
-                await self.notifier.wait_turn(turn, [f"instance:{instance_id}"], remaining)
-            finally:
-                if turn is not None:
-                    self.notifier.leave(channel, turn)
+        deadline = self.clock.monotonic() + wait
+        with self.notifier.subscribe(f"instance:{instance_id}") as commands:
+            while True:
+                # Queue for a wake-up before looking, so a task queued in between is not missed.
+                agent_uid = self._agent_of.get(instance_id)
+                channel = f"agent:{agent_uid}"
+                turn = self.notifier.turn(channel) if agent_uid else None
+                try:
+                    claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
+                    remaining = deadline - self.clock.monotonic()
+                    if claimed or remaining <= 0 or self.notifier.closing:
+                        return claimed
+                    if agent_uid is None:
+                        # Not claimable (stopping, or not registered): hold the poll instead of
+                        # letting the runner spin; a command or the heartbeat's stop reaches it.
+                        await commands.wait(remaining)
+                        return []
+                    if turn is None:  # first poll of this instance: learn its agent, look again
+                        self._agent_of[instance_id] = agent_uid
+                        continue
+                    if next_ready is not None:
+                        until = (next_ready - self.clock.now()).total_seconds()
+                        remaining = min(remaining, max(0.0, until))
+                    await self.notifier.wait_turn(turn, commands, remaining)
+                finally:
+                    if turn is not None:
+                        self.notifier.leave(channel, turn)
 
     async def _claim_once(
         self, instance_id: str, max_runs: int
@@ -311,8 +312,7 @@ class Dispatcher:
                     },
                     expected_state=TaskState.CLAIMED.value,
                 )
-        self.notifier.publish(f"run:{run_id}")
-        await self.notifier.send_remote([f"run:{run_id}"])
+        await self.notifier.notify(f"run:{run_id}", f"task:{run['task_id']}")
         return last
 
     async def complete(self, instance_id: str, run_id: str, result: CompleteIn) -> dict[str, Any]:
@@ -351,8 +351,7 @@ class Dispatcher:
                     else RunState.FAILED.value
                 )
         await self._publish_requeued(requeued)
-        self.notifier.publish(f"run:{run_id}")
-        await self.notifier.send_remote([f"run:{run_id}"])
+        await self.notifier.notify(f"run:{run_id}", f"task:{run['task_id']}")
         return {"state": state, "recorded": True}
 
     async def _succeed(
@@ -477,9 +476,8 @@ class Dispatcher:
     async def _publish_requeued(self, runs: list[dict[str, Any]]) -> None:
         channels = sorted({f"agent:{uid}" for run in runs for uid in run.get("_requeued_to", [])})
         channels += [f"run:{run['id']}" for run in runs]
-        if channels:
-            self.notifier.publish(*channels)
-            await self.notifier.send_remote(channels)
+        channels += [f"task:{run['task_id']}" for run in runs]
+        await self.notifier.notify(*channels)
 
     # -- for controllers -----------------------------------------------------------------------
 
@@ -530,7 +528,7 @@ class Dispatcher:
                         cancels.append(run["instance_id"])
         await self._publish_requeued(failed)
         if cancels:
-            self.notifier.publish(*(f"instance:{i}" for i in cancels))
+            await self.notifier.notify(*(f"instance:{i}" for i in cancels))
         return {"lost": len(failed)}
 
     async def extend_leases(self) -> int:

@@ -117,7 +117,7 @@ class InstanceService:
                 conn, ctx, verb, "Instance", row["tenant"], row["project"], name
             )
         row.update(stop_requested=what)
-        self.notifier.publish("reconcile", f"instance:{row['id']}")
+        await self.notifier.notify("reconcile", f"instance:{row['id']}")
         return view_instance(row)
 
     # -- controllers -----------------------------------------------------------------------

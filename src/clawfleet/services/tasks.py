@@ -116,8 +116,7 @@ class TaskService:
             raise Conflict(f"task {task_id!r} already exists", code="already-exists") from exc
         # The agent controller only needs waking when no instance is ready to take the task.
         channels = [f"agent:{uid}" for uid in targets] + ([RECONCILE_CHANNEL] if wake else [])
-        self.notifier.publish(*channels)
-        await self.notifier.send_remote(channels)
+        await self.notifier.notify(*channels)
         return view_task(row), True
 
     async def _targets(
@@ -253,6 +252,8 @@ class TaskService:
             )
         if instance:
             await self._wake(f"instance:{instance}", f"run:{current['current_run']}")
+        if current["state"] == TaskState.CANCELLED.value:
+            await self._wake(f"task:{current['id']}")
         return view_task(current)
 
     async def steer(self, ctx: RequestContext, name: str, message: str) -> dict[str, Any]:
@@ -292,8 +293,7 @@ class TaskService:
         return run
 
     async def _wake(self, *channels: str) -> None:
-        self.notifier.publish(*channels)
-        await self.notifier.send_remote(list(channels))
+        await self.notifier.notify(*channels)
 
     # -- runs ----------------------------------------------------------------------------------
 

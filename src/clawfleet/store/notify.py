@@ -1,11 +1,15 @@
 """Wake-ups: tell waiters that something changed, so nothing has to poll.
 
 Channels are short strings (``agent:<uid>`` work is queued for an agent, ``instance:<id>`` a
-command waits for a runner, ``run:<id>`` a run has new events). On SQLite everything happens in
-one process, so an in-process notifier suffices. On PostgreSQL, several API replicas may serve
-runners: ``publish`` also sends ``pg_notify`` and a listener connection relays notifications from
-other replicas. A waiter always re-checks the database after waking; a lost or spurious
-notification costs at most one timeout, never correctness.
+command waits for a runner, ``run:<id>`` a run has new events, ``task:<id>`` a task moved,
+``reconcile`` the agent controller has something to do). ``notify`` is the one way to wake:
+it wakes waiters in this process and, on PostgreSQL, sends ``pg_notify`` so that a listener
+connection on every other control-plane replica relays the same wake-up there.
+
+A waiter subscribes *before* it reads the database (``subscribe`` registers synchronously), so a
+change that lands between its read and its wait still wakes it; after waking it reads again. A
+lost or spurious notification costs at most one timeout, never correctness. Timeouts run on the
+injected clock, so long polls and controller loops can be driven in fake time.
 """
 
 from __future__ import annotations
@@ -14,18 +18,77 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict, deque
+from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
+
+from clawfleet.core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
 PG_CHANNEL = "clawfleet"
 
 
-class Notifier:
-    """In-process pub/sub of channel names with a generation counter per channel."""
+class Subscription:
+    """Wake-ups on some channels, registered when it is made; wait on it once or many times."""
 
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+    def __init__(self, notifier: Notifier, channels: Iterable[str]) -> None:
+        self._notifier = notifier
+        self.channels = tuple(channels)
+        self._events = [notifier._event(channel) for channel in self.channels]
+        for channel in self.channels:
+            notifier._waiters[channel] += 1
+        self._closed = False
+
+    @property
+    def woken(self) -> bool:
+        return self._notifier.closing or any(event.is_set() for event in self._events)
+
+    async def wait(self, within: float) -> bool:
+        """Wait until a channel is notified (since this subscription, or since the last
+        ``wait`` that returned True) or ``within`` passes; True if woken."""
+        if self._notifier.closing or within <= 0:
+            await asyncio.sleep(0)
+            return False
+        if not self.woken:
+            waits = [asyncio.ensure_future(event.wait()) for event in self._events]
+            try:
+                await self._notifier.clock.wait(waits, within)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+        woken = any(event.is_set() for event in self._events)
+        if woken:  # re-arm on the channels' current events for the next wait
+            self._release()
+            self._events = [self._notifier._event(channel) for channel in self.channels]
+            for channel in self.channels:
+                self._notifier._waiters[channel] += 1
+        return woken and not self._notifier.closing
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        for channel in self.channels:
+            self._notifier._unwait(channel)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Notifier:
+    """In-process pub/sub of channel names; ``PostgresNotifier`` adds the other replicas."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._events: dict[str, asyncio.Event] = {}
         self._waiters: dict[str, int] = defaultdict(int)
         self._turns: dict[str, deque[asyncio.Future[None]]] = defaultdict(deque)
         self.closing = False
@@ -40,46 +103,45 @@ class Notifier:
                 if not turn.done():
                     turn.set_result(None)
 
-    def publish(self, *channels: str) -> None:
-        """Wake every ``wait`` on the channels, and the first ``turn`` queued on each."""
+    async def notify(self, *channels: str) -> None:
+        """Wake waiters on ``channels`` here and on every other replica."""
+        if channels:
+            self._wake_local(channels)
+            await self._send_remote(channels)
+
+    def _wake_local(self, channels: Iterable[str]) -> None:
+        """Wake every subscription on the channels, and the first ``turn`` queued on each."""
         for channel in channels:
             self._hand_off(channel)
-            event = self._events.get(channel)
+            event = self._events.pop(channel, None)
             if event is not None:
-                event.set()
-                # Replace the event so later waiters block until the next publish.
-                self._events[channel] = asyncio.Event()
+                event.set()  # later subscribers get a fresh event and wait for the next wake
 
-    async def wait(self, channels: list[str], timeout: float) -> bool:  # noqa: ASYNC109
-        """Wait until any channel is published or ``timeout`` passes; True if woken.
+    def subscribe(self, *channels: str) -> Subscription:
+        return Subscription(self, channels)
 
-        Always yields to the event loop at least once, so no caller can spin without letting
-        others run (SQLite work runs inline and never suspends)."""
-        if timeout <= 0 or self.closing:
-            await asyncio.sleep(0)
-            return False
-        events = [self._events[channel] for channel in channels]
-        for channel in channels:
-            self._waiters[channel] += 1
-        waits = [asyncio.ensure_future(event.wait()) for event in events]
-        try:
-            done, _ = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            return bool(done)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-            for channel in channels:
-                self._waiters[channel] -= 1
-                if self._waiters[channel] <= 0:
-                    self._waiters.pop(channel, None)
-                    event = self._events.get(channel)
-                    if event is not None and not event.is_set():
-                        self._events.pop(channel, None)
+    async def wait(self, channels: list[str], within: float) -> bool:
+        """Subscribe and wait once. Only for callers with nothing to re-check first; a caller
+        that reads and then waits must ``subscribe`` before reading."""
+        with self.subscribe(*channels) as subscription:
+            return await subscription.wait(within)
+
+    def _event(self, channel: str) -> asyncio.Event:
+        event = self._events.get(channel)
+        if event is None:
+            event = self._events[channel] = asyncio.Event()
+        return event
+
+    def _unwait(self, channel: str) -> None:
+        self._waiters[channel] -= 1
+        if self._waiters[channel] <= 0:
+            self._waiters.pop(channel, None)
+            event = self._events.get(channel)
+            if event is not None and not event.is_set():
+                self._events.pop(channel, None)
 
     def turn(self, channel: str) -> asyncio.Future[None]:
-        """Queue for one hand-off on ``channel``: each publish wakes one queued turn, so a new
+        """Queue for one hand-off on ``channel``: each notify wakes one queued turn, so a new
         task wakes one idle runner, not all of them. Take the turn *before* checking the
         database, and ``leave`` it afterwards."""
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -107,24 +169,18 @@ class Notifier:
                 return
 
     async def wait_turn(
-        self,
-        turn: asyncio.Future[None],
-        channels: list[str],
-        timeout: float,  # noqa: ASYNC109
+        self, turn: asyncio.Future[None], subscription: Subscription, within: float
     ) -> bool:
-        """Wait for ``turn`` or a publish on ``channels``; True if woken before ``timeout``."""
-        if timeout <= 0 or self.closing:
+        """Wait for ``turn`` or a wake-up of ``subscription``; True if woken before ``within``."""
+        if within <= 0 or self.closing:
             await asyncio.sleep(0)
             return False
-        other: asyncio.Future[bool] = asyncio.ensure_future(self.wait(channels, timeout))
-        waits: list[asyncio.Future[Any]] = [turn, other]
+        other: asyncio.Future[bool] = asyncio.ensure_future(subscription.wait(within))
         try:
-            done, _ = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            await self.clock.wait([turn, other], within)
         finally:
             other.cancel()
-        return bool(done)
+        return turn.done() or (other.done() and not other.cancelled() and other.result())
 
     async def start(self) -> None:
         """Begin relaying notifications from other processes (no-op in-process)."""
@@ -132,15 +188,15 @@ class Notifier:
     async def close(self) -> None:
         """Stop relaying."""
 
-    async def send_remote(self, channels: list[str]) -> None:
+    async def _send_remote(self, channels: tuple[str, ...]) -> None:
         """Tell other processes (no-op in-process)."""
 
 
 class PostgresNotifier(Notifier):
     """Adds LISTEN/NOTIFY so runners connected to another replica wake up too."""
 
-    def __init__(self, dsn: str) -> None:
-        super().__init__()
+    def __init__(self, dsn: str, clock: Clock | None = None) -> None:
+        super().__init__(clock)
         self.dsn = dsn
         self._listen: Any = None
         self._send: Any = None
@@ -154,10 +210,10 @@ class PostgresNotifier(Notifier):
         await self._listen.add_listener(PG_CHANNEL, self._on_notify)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        super().publish(*payload.split(" "))
+        self._wake_local(payload.split(" "))
 
-    async def send_remote(self, channels: list[str]) -> None:
-        if self._send is None or not channels:
+    async def _send_remote(self, channels: tuple[str, ...]) -> None:
+        if self._send is None:
             return
         try:
             async with self._lock:

@@ -75,7 +75,7 @@ async def stop_instance(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
 
 async def _patch(ctx: Ctx, state: State, name: str, changes: dict[str, Any]) -> dict[str, Any]:
     view = await state.resources.patch_spec(ctx, AGENT, name, changes)
-    state.notifier.publish("reconcile")
+    await state.notifier.notify("reconcile")
     return view
 
 

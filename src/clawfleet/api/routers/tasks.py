@@ -1,6 +1,5 @@
 """Tasks and runs: submit, watch (events, SSE with resume), cancel and steer."""
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -159,26 +158,27 @@ async def stream_run_events(
 async def _sse(
     ctx: RequestContext, state: Any, request: Request, run_id: str, cursor: int
 ) -> AsyncIterator[bytes]:
-    while True:
-        # Subscribe before reading, so an event that lands in between still wakes us.
-        waiter = asyncio.ensure_future(state.notifier.wait([f"run:{run_id}"], KEEPALIVE_SECONDS))
-        run, events = await state.tasks.events(ctx, run_id, after=cursor, limit=1000)
-        chunks = []
-        for event in events:
-            cursor = event["seq"]
-            chunks.append(f"id: {cursor}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n")
-        if chunks:
-            yield "".join(chunks).encode()
-        if run["state"] != "running" and cursor >= run["last_seq"]:
-            waiter.cancel()
-            end = json.dumps({"state": run["state"], "lastSeq": cursor})
-            yield f"event: end\ndata: {end}\n\n".encode()
-            return
-        if len(events) == 1000:
-            waiter.cancel()
-            continue
-        woken = await waiter
-        if await request.is_disconnected() or state.notifier.closing:
-            return
-        if not woken:
-            yield b": keepalive\n\n"
+    # Subscribed before the first read and for the whole stream, so an event or a completion
+    # that lands between a read and the wait still wakes it.
+    with state.notifier.subscribe(f"run:{run_id}") as woken:
+        while True:
+            run, events = await state.tasks.events(ctx, run_id, after=cursor, limit=1000)
+            chunks = []
+            for event in events:
+                cursor = event["seq"]
+                chunks.append(
+                    f"id: {cursor}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+                )
+            if chunks:
+                yield "".join(chunks).encode()
+            if run["state"] != "running" and cursor >= run["last_seq"]:
+                end = json.dumps({"state": run["state"], "lastSeq": cursor})
+                yield f"event: end\ndata: {end}\n\n".encode()
+                return
+            if len(events) == 1000:
+                continue
+            awake = await woken.wait(KEEPALIVE_SECONDS)
+            if await request.is_disconnected() or state.notifier.closing:
+                return
+            if not awake:
+                yield b": keepalive\n\n"
