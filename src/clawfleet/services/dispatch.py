@@ -192,6 +192,8 @@ class Dispatcher:
                 try:
                     claimed, agent_uid, next_ready = await self._claim_once(instance_id, max_runs)
                     remaining = deadline - self.clock.monotonic()
+                    if claimed:
+                        await self.notifier.notify(*(f"task:{run['taskId']}" for run in claimed))
                     if claimed or remaining <= 0 or self.notifier.closing:
                         return claimed
                     if agent_uid is None:
