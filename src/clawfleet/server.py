@@ -83,7 +83,7 @@ class ControlPlane:
     async def start(self) -> None:
         await self.notifier.start()
         # Runners kept working while we were away; give them one lease period to check in.
-        await self.dispatcher.extend_leases()
+        await self.dispatcher.reaper.extend_leases()
 
     async def close(self) -> None:
         await self.notifier.close()

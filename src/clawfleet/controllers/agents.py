@@ -291,7 +291,7 @@ class AgentController(Controller):
         )  # fmt: skip
 
     async def _crashed(self, row: dict[str, Any], why: str) -> None:
-        await self.dispatcher.fail_instance_runs(row["id"], why)
+        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
         row["restarts"] += 1
         failures = row["consecutive_failures"] + 1
         await self._crash_loop(row, why, delay=restart_delay(failures), reason="Crashed",
@@ -312,7 +312,7 @@ class AgentController(Controller):
         runtime = self.runtimes.get(row["runtime"])
         if handle is not None and runtime is not None:
             await runtime.stop(handle, self.config.stop_grace)
-        await self.dispatcher.fail_instance_runs(row["id"], why)
+        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
 
     async def _request_stop(self, row: dict[str, Any]) -> None:
         await self.instances.transition(

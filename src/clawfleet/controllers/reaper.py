@@ -27,6 +27,6 @@ class RunReaper(Controller):
         self.local = local
 
     async def reconcile_once(self) -> None:
-        await self.dispatcher.reap()
+        await self.dispatcher.reaper.reap()
         if self.local is not None and self.passes % 30 == 0:
             await self.local.rotate_logs()

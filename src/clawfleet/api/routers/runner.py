@@ -8,6 +8,7 @@ from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.runner import ClaimIn, CommandsWaitIn, CompleteIn, EventsIn, HeartbeatIn
+from clawfleet.services.runner_protocol import check_runner
 
 router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
 
@@ -18,16 +19,16 @@ class AckIn(WireModel):
 
 @router.post("/register", summary="A runner (re)starts and gets its bundle")
 async def register(ctx: Ctx, state: State, instance_id: str) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    return await state.dispatcher.register(instance_id)
+    check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.protocol.register(instance_id)
 
 
 @router.post("/heartbeat", summary="Liveness, lease renewal, pending commands")
 async def heartbeat(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[HeartbeatIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    return await state.dispatcher.heartbeat(
+    check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.protocol.heartbeat(
         instance_id, body.liveness, body.active_runs, body.acked_commands
     )
 
@@ -36,24 +37,24 @@ async def heartbeat(
 async def claim(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[ClaimIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    return {"runs": await state.dispatcher.claim(instance_id, body.max, body.wait)}
+    check_runner(ctx.principal, instance_id)
+    return {"runs": await state.dispatcher.claims.claim(instance_id, body.max, body.wait)}
 
 
 @router.post("/commands", summary="Long poll for commands (cancel, steer)")
 async def commands(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[CommandsWaitIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    return {"commands": await state.dispatcher.wait_commands(instance_id, body.wait)}
+    check_runner(ctx.principal, instance_id)
+    return {"commands": await state.dispatcher.protocol.wait_commands(instance_id, body.wait)}
 
 
 @router.post("/commands/ack", summary="Acknowledge commands")
 async def ack(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[AckIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    await state.dispatcher.ack_commands(instance_id, body.ids)
+    check_runner(ctx.principal, instance_id)
+    await state.dispatcher.protocol.ack_commands(instance_id, body.ids)
     return {"acked": len(body.ids)}
 
 
@@ -61,8 +62,8 @@ async def ack(
 async def events(
     ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[EventsIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    last = await state.dispatcher.post_events(instance_id, run_id, body.events)
+    check_runner(ctx.principal, instance_id)
+    last = await state.dispatcher.outcomes.post_events(instance_id, run_id, body.events)
     return {"lastSeq": last}
 
 
@@ -70,5 +71,5 @@ async def events(
 async def complete(
     ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[CompleteIn, Body()]
 ) -> dict[str, Any]:
-    state.dispatcher.check_runner(ctx.principal, instance_id)
-    return await state.dispatcher.complete(instance_id, run_id, body)
+    check_runner(ctx.principal, instance_id)
+    return await state.dispatcher.outcomes.complete(instance_id, run_id, body)
