@@ -4,6 +4,9 @@
 steps, from one due sleeper to the next, letting the event loop run in between, so a loop that
 sleeps ``interval`` seconds makes one pass per interval in fake time (kopf's looptime, without
 a custom event loop). ``sleepers`` tells a test that something really is waiting.
+
+Code under test that does real I/O (a PostgreSQL query) is not done after ``settle``: drive it
+with ``run_until``, which moves fake time in small steps and lets real I/O finish in between.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,3 +103,28 @@ class FakeClock:
             await self.settle()
         self.advance(end - self._mono)
         await self.settle()
+
+    async def run_until(
+        self,
+        done: Callable[[], bool],
+        *,
+        step: float = 0.1,
+        limit: float = 300.0,
+        real_timeout: float = 30.0,
+    ) -> float:
+        """Move fake time in ``step``s until ``done()`` holds; returns the fake seconds it took.
+
+        Between steps the event loop runs for real (a few milliseconds), so database I/O of the
+        code under test completes. Fails with ``TimeoutError`` after ``limit`` fake seconds or
+        ``real_timeout`` real ones."""
+        loop = asyncio.get_running_loop()
+        started, real_deadline = self._mono, loop.time() + real_timeout
+        while not done():
+            if self._mono - started >= limit or loop.time() > real_deadline:
+                raise TimeoutError(f"not done after {self._mono - started:g} fake seconds")
+            await self.settle()
+            await asyncio.sleep(0.002)  # real time for real I/O
+            if done():
+                break
+            self.advance(step)
+        return self._mono - started
