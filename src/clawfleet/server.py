@@ -46,6 +46,7 @@ from clawfleet.services.dispatch import DispatchConfig, Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.runs import RunService
 from clawfleet.services.secret_box import SecretBox, generate_key
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
@@ -179,6 +180,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         audit=AuditLog(db, clock),
         resources=resources,
         tasks=TaskService(db, clock, notifier),
+        runs=RunService(db, clock),
         dispatcher=dispatcher,
         instances=instances,
         notifier=notifier,

@@ -8,7 +8,6 @@ import pytest
 
 from clawfleet.domain.lifecycle import (
     TASK_TERMINAL,
-    FailureKind,
     InstancePhase,
     InvalidTransition,
     RunState,
@@ -17,7 +16,6 @@ from clawfleet.domain.lifecycle import (
     check_run,
     check_task,
     retry_delay,
-    task_state_after_failure,
 )
 
 T = TaskState
@@ -78,24 +76,6 @@ def test_terminal_task_states_go_nowhere() -> None:
         for target in TaskState:
             with pytest.raises(InvalidTransition):
                 check_task(state, target)
-
-
-@pytest.mark.parametrize(
-    ("kind", "attempt", "max_attempts", "expected"),
-    [
-        (FailureKind.RUNNER_LOST, 1, 3, TaskState.PENDING),
-        (FailureKind.RUNNER_LOST, 3, 3, TaskState.FAILED),
-        (FailureKind.TIMEOUT, 1, 1, TaskState.FAILED),
-        (FailureKind.AGENT_EXITED, 1, 2, TaskState.PENDING),
-        (FailureKind.INVALID_OUTPUT, 1, 3, TaskState.FAILED),
-        (FailureKind.AGENT_ERROR, 1, 3, TaskState.FAILED),
-        (FailureKind.CANCELLED, 1, 3, TaskState.CANCELLED),
-    ],
-)
-def test_state_after_failure(
-    kind: FailureKind, attempt: int, max_attempts: int, expected: TaskState
-) -> None:
-    assert task_state_after_failure(kind, attempt, max_attempts) is expected
 
 
 def test_retry_delay_is_exponential_and_capped() -> None:

@@ -183,8 +183,8 @@ async def _world(plane: ControlPlane) -> dict[str, dict[str, str]]:
             row["id"], run, CompleteIn.model_validate({"status": "succeeded"})
         )
         pending, _ = await state.tasks.submit(SYSTEM, TaskIn.model_validate(submit))
-        names[t] = {"tenant": t, "instance": row["name"], "task": done["metadata"]["name"],
-                    "pending": pending["metadata"]["name"], "run": run}  # fmt: skip
+        names[t] = {"tenant": t, "instance": row["name"], "task": done.metadata.name,
+                    "pending": pending.metadata.name, "run": run}  # fmt: skip
     return names
 
 

@@ -18,6 +18,7 @@ from clawfleet.services.context import Principal
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.runner_protocol import check_runner
+from clawfleet.services.runs import RunService
 from clawfleet.services.tasks import TaskService
 from clawfleet.testing.clock import FakeClock
 from tests.factories import agent
@@ -32,6 +33,7 @@ class World:
         state = plane.app.state.api
         self.resources = state.resources
         self.tasks: TaskService = state.tasks
+        self.runs: RunService = state.runs
         self.dispatcher: Dispatcher = state.dispatcher
         self.instances: InstanceService = state.instances
 
@@ -48,10 +50,10 @@ class World:
     async def submit(self, prompt: str, agent_name: str = "a", **spec: Any) -> str:
         body = TaskIn.model_validate({"spec": {"agent": agent_name, "prompt": prompt, **spec}})
         view, _ = await self.tasks.submit(SYSTEM, body)
-        return str(view["metadata"]["name"])
+        return view.metadata.name
 
     async def task(self, name: str) -> dict[str, Any]:
-        return await self.tasks.get(SYSTEM, name)
+        return (await self.tasks.get(SYSTEM, name)).model_dump(mode="json")
 
 
 @pytest.fixture
@@ -129,9 +131,9 @@ async def test_events_are_ordered_and_retries_are_idempotent(world: World) -> No
     await world.dispatcher.outcomes.post_events(
         inst, run, [*batch, EventIn(seq=3, type="message", data={"text": "b"})]
     )
-    _, events = await world.tasks.events(SYSTEM, run)
-    assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert [e["type"] for e in events] == ["status", "message", "log", "message"]
+    _, events = await world.runs.events(SYSTEM, run)
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.type for e in events] == ["status", "message", "log", "message"]
     assert (await world.task(name))["status"]["state"] == "working"
 
 
@@ -184,8 +186,8 @@ async def test_expired_lease_fails_the_run_and_requeues(world: World, clock: Fak
     run = (await world.dispatcher.claims.claim(dead, 1, 0))[0]["id"]
     clock.advance(world.dispatcher.config.lease_seconds + 1)
     await world.dispatcher.reaper.reap()
-    lost = await world.tasks.get_run(SYSTEM, run)
-    assert (lost["state"], lost["failure_kind"]) == ("failed", "runner-lost")
+    lost = await world.runs.run(SYSTEM, run)
+    assert (lost.state.value, lost.failure_kind) == ("failed", "runner-lost")
     clock.advance(2)
     again = await world.dispatcher.claims.claim(alive, 1, 0)
     assert again and again[0]["taskId"] == name
@@ -199,17 +201,17 @@ async def test_heartbeat_renews_leases(world: World, clock: FakeClock) -> None:
         clock.advance(world.dispatcher.config.lease_seconds - 1)
         await world.dispatcher.protocol.heartbeat(inst, "ready", [run], [])
         await world.dispatcher.reaper.reap()
-    assert (await world.tasks.get_run(SYSTEM, run))["state"] == "running"
+    assert (await world.runs.run(SYSTEM, run)).state.value == "running"
 
 
 async def test_cancel_pending_and_running(world: World) -> None:
     inst = await world.instance(await world.agent("a"))
     queued = await world.submit("queued")
-    assert (await world.tasks.cancel(SYSTEM, queued))["status"]["state"] == "cancelled"
+    assert (await world.tasks.cancel(SYSTEM, queued)).status.state == "cancelled"
     running = await world.submit("running")
     run = (await world.dispatcher.claims.claim(inst, 1, 0))[0]["id"]
     view = await world.tasks.cancel(SYSTEM, running)
-    assert view["status"]["cancelRequested"] is True
+    assert view.status.cancel_requested is True
     commands = await world.dispatcher.protocol.wait_commands(inst, 0)
     assert [(c["type"], c["runId"]) for c in commands] == [("cancel", run)]
     await world.dispatcher.outcomes.complete(inst, run, outcome("failed", "cancelled"))
@@ -245,8 +247,8 @@ async def test_events_sent_with_the_result_are_stored_once(world: World) -> None
     )  # fmt: skip
     await world.dispatcher.outcomes.complete(inst, run, body)
     await world.dispatcher.outcomes.complete(inst, run, body)  # a retried completion
-    _, events = await world.tasks.events(SYSTEM, run)
-    assert [e["type"] for e in events] == ["status", "message", "result", "status"]
+    _, events = await world.runs.events(SYSTEM, run)
+    assert [e.type for e in events] == ["status", "message", "result", "status"]
 
 
 async def test_runs_of_a_dead_runner_are_retried_on_every_waiting_instance(

@@ -11,6 +11,7 @@ from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.runs import RunService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -25,6 +26,7 @@ class ApiState:
     audit: AuditLog
     resources: ResourceService
     tasks: TaskService
+    runs: RunService
     dispatcher: Dispatcher
     instances: InstanceService
     notifier: Notifier

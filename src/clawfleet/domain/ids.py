@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import uuid
@@ -28,3 +29,11 @@ def new_task_id() -> str:
 
 def new_run_id() -> str:
     return _ordered("r")
+
+
+_TASK_ID = re.compile(r"^t[0-9a-f]{22}$")
+
+
+def is_task_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a server-assigned task id."""
+    return bool(_TASK_ID.match(text))

@@ -1,13 +1,18 @@
 """Every task, run and instance state change passes these rules (DESIGN.md rule 4).
 
 Each rule table maps a state to the states it may move to. ``check_*`` raises
-``InvalidTransition`` for anything else, so no module can write a phase that the rules forbid.
-The tables are tested as from/to matrices in ``tests/domain/test_lifecycle.py``.
+``InvalidTransition`` for anything else; the repository moves call them with the *stored*
+from-state and write with a compare-and-swap on it, so no module can write a state the rules
+forbid. The outcome rules below decide what an event (a claim, events, a success, a failure, a
+cancel) does to a task and its run. Tables: ``tests/domain/test_lifecycle.py`` (from/to
+matrices) and ``tests/domain/test_outcomes.py`` (outcomes).
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from typing import Protocol
 
 from clawfleet.core.errors import Conflict
 
@@ -130,13 +135,131 @@ def check_instance(source: InstancePhase, target: InstancePhase) -> InstancePhas
     return target
 
 
-def task_state_after_failure(kind: FailureKind, attempt: int, max_attempts: int) -> TaskState:
-    """What a task becomes when its run fails: retried (pending) while the policy allows."""
-    if kind is FailureKind.CANCELLED:
-        return TaskState.CANCELLED
-    if kind in RETRYABLE and attempt < max_attempts:
-        return TaskState.PENDING
-    return TaskState.FAILED
+# -- outcome rules -------------------------------------------------------------------------
+#
+# Services ask these pure rules what an event does to a task and its run, then persist the
+# answer through the repository moves (``move_task``, ``move_run``), which check the move
+# against the tables above and compare-and-swap on the stored from-state. The rules are tested
+# as tables in ``tests/domain/test_outcomes.py``.
+
+
+class AttemptFacts(Protocol):
+    """What the rules need to know of a task (``domain.tasks.Task`` has it all)."""
+
+    @property
+    def state(self) -> TaskState: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def cancel_requested(self) -> bool: ...
+    @property
+    def current_run(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an ended attempt does: the run's end state, and the task's (None: unchanged)."""
+
+    run: RunState
+    task: TaskState | None
+    failure: FailureKind | None = None
+    error: str | None = None
+    requeue: bool = False  # back to the queue of every candidate agent, after the backoff
+
+    @property
+    def finishes_task(self) -> bool:
+        return self.task is not None and self.task in TASK_TERMINAL
+
+
+class CancelAction(enum.Enum):
+    NOTHING = "nothing"  # already ended
+    CANCEL_NOW = "cancel-now"  # not running anywhere: the task is cancelled at once
+    ASK_RUNNER = "ask-runner"  # an attempt runs: the runner is told, the attempt ends cancelled
+
+
+def on_claim(task: AttemptFacts) -> TaskState:
+    """A runner takes the task: a new attempt starts."""
+    return check_task(task.state, TaskState.CLAIMED)
+
+
+def on_events(task: TaskState) -> TaskState | None:
+    """The first events of an attempt: a claimed task is now working; else nothing changes."""
+    return TaskState.WORKING if task is TaskState.CLAIMED else None
+
+
+def reported_failure(reported: str | None, *, cancel_requested: bool) -> FailureKind:
+    """The failure kind a runner reports, as the control plane records it.
+
+    Unknown kinds are the agent's own errors, and an agent that says "cancelled" when nobody
+    asked it to has failed on its own (``agent-error``), not been cancelled by a user."""
+    try:
+        kind = FailureKind(reported or FailureKind.AGENT_ERROR.value)
+    except ValueError:
+        return FailureKind.AGENT_ERROR
+    if kind is FailureKind.CANCELLED and not cancel_requested:
+        return FailureKind.AGENT_ERROR
+    return kind
+
+
+def on_success(task: AttemptFacts, run_id: str) -> Outcome:
+    """The attempt succeeded; the task is done if this is still its current attempt."""
+    if task.current_run != run_id:
+        return Outcome(RunState.SUCCEEDED, None)
+    return Outcome(RunState.SUCCEEDED, check_task(task.state, TaskState.DONE))
+
+
+def would_retry(kind: FailureKind, task: AttemptFacts) -> bool:
+    """Whether a failure of this kind gets another attempt under the task's policy."""
+    return (
+        not task.cancel_requested
+        and kind is not FailureKind.CANCELLED
+        and kind in RETRYABLE
+        and task.attempts < task.max_attempts
+    )
+
+
+def on_failure(
+    kind: FailureKind,
+    task: AttemptFacts,
+    run_id: str,
+    error: str,
+    *,
+    has_candidates: bool = True,
+) -> Outcome:
+    """The attempt failed (or was cancelled): retry, fail or cancel the task.
+
+    A cancel the user asked for wins over whatever the attempt reported; a retryable failure
+    goes back to the queue while attempts remain and some agent can still take it."""
+    run_state = RunState.CANCELLED if kind is FailureKind.CANCELLED else RunState.FAILED
+    if task.current_run != run_id:
+        return Outcome(run_state, None, kind, error)
+    if task.cancel_requested:
+        return Outcome(
+            run_state, check_task(task.state, TaskState.CANCELLED), FailureKind.CANCELLED, error
+        )
+    if would_retry(kind, task):
+        if has_candidates:
+            return Outcome(run_state, check_task(task.state, TaskState.PENDING), kind, error, True)
+        return Outcome(
+            run_state,
+            check_task(task.state, TaskState.FAILED),
+            kind,
+            f"{error}; no agent left to retry on",
+        )
+    target = TaskState.CANCELLED if kind is FailureKind.CANCELLED else TaskState.FAILED
+    return Outcome(run_state, check_task(task.state, target), kind, error)
+
+
+def on_cancel(task: TaskState) -> CancelAction:
+    """A user cancels the task."""
+    if task in TASK_TERMINAL:
+        return CancelAction.NOTHING
+    if task in (TaskState.PENDING, TaskState.BLOCKED):
+        check_task(task, TaskState.CANCELLED)
+        return CancelAction.CANCEL_NOW
+    return CancelAction.ASK_RUNNER
 
 
 def retry_delay(attempt: int, base: float, cap: float = 300.0) -> float:

@@ -28,6 +28,19 @@ class WireModel(BaseModel):
     )
 
 
+class OutModel(BaseModel):
+    """A model the server builds and returns: camelCase on the wire, built by field name."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+        frozen=True,
+    )
+
+
 def _check_name(value: str) -> str:
     if problem := name_problem(value):
         raise ValueError(f"invalid name {value[:80]!r}: {problem}")

@@ -1,12 +1,24 @@
-"""Task wire models: what to do, for which agent, with which queue semantics."""
+"""Task wire models: what to do, for which agent, with which queue semantics; and the task as
+the API returns it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from clawfleet.schemas.base import Annotations, Duration, Labels, Name, WireModel
+from clawfleet.domain.tasks import Task
+from clawfleet.schemas.base import (
+    API_VERSION,
+    Annotations,
+    Duration,
+    Labels,
+    Name,
+    OutModel,
+    WireModel,
+)
+from clawfleet.schemas.meta import ListMeta
 
 
 class RetryPolicy(WireModel):
@@ -52,3 +64,86 @@ class SteerIn(WireModel):
 
 class ScaleIn(WireModel):
     replicas: int = Field(ge=0, le=1000)
+
+
+class TaskMetaOut(OutModel):
+    name: str
+    tenant: str
+    project: str
+    uid: str
+    labels: dict[str, str]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RetryOut(OutModel):
+    max_attempts: int
+    backoff: str
+
+
+class TaskSpecOut(OutModel):
+    agent: str | None = None
+    selector: str | None = None
+    prompt: str
+    data: dict[str, Any]
+    priority: int
+    timeout: str | None = None
+    retry: RetryOut
+    idempotency_key: str | None = None
+
+
+class TaskStatusOut(OutModel):
+    state: str
+    attempts: int
+    current_run: str | None
+    result: dict[str, Any] | None
+    failure_kind: str | None
+    error: str | None
+    cancel_requested: bool
+    finished_at: datetime | None
+
+
+class TaskOut(OutModel):
+    api_version: str = API_VERSION
+    kind: Literal["Task"] = "Task"
+    metadata: TaskMetaOut
+    spec: TaskSpecOut
+    status: TaskStatusOut
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            metadata=TaskMetaOut(
+                name=task.name, tenant=task.tenant, project=task.project, uid=task.id,
+                labels=task.labels, created_by=task.created_by, created_at=task.created_at,
+                updated_at=task.updated_at,
+            ),
+            spec=TaskSpecOut(
+                agent=task.agent, selector=task.selector, prompt=task.prompt, data=task.data,
+                priority=task.priority,
+                timeout=f"{task.timeout_seconds}s" if task.timeout_seconds is not None else None,
+                retry=RetryOut(max_attempts=task.max_attempts, backoff=f"{task.backoff_seconds}s"),
+                idempotency_key=task.idempotency_key,
+            ),
+            status=TaskStatusOut(
+                state=task.state.value, attempts=task.attempts, current_run=task.current_run,
+                result=task.result,
+                failure_kind=task.failure_kind.value if task.failure_kind else None,
+                error=task.error, cancel_requested=task.cancel_requested,
+                finished_at=task.finished_at,
+            ),
+        )  # fmt: skip
+
+
+class TaskListOut(OutModel):
+    api_version: str = API_VERSION
+    kind: Literal["TaskList"] = "TaskList"
+    metadata: ListMeta
+    items: list[TaskOut]
+
+
+class SteerOut(OutModel):
+    run: str
+    command: int
+    status: Literal["sent"] = "sent"

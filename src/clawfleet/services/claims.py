@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
 from clawfleet.domain.ids import new_run_id
-from clawfleet.domain.lifecycle import InstancePhase, RunState, TaskState, check_task
+from clawfleet.domain.lifecycle import InstancePhase, RunState, TaskState, on_claim
 from clawfleet.services import quotas
 from clawfleet.services.dispatch_config import DispatchConfig
 from clawfleet.store.db import Database
@@ -91,35 +91,33 @@ class Claims:
             await queue.remove(seqs)
             tasks = TaskRepository(conn)
             lease = now + timedelta(seconds=self.config.lease_seconds)
-            rows, claimed = [], []
+            rows: list[dict[str, Any]] = []
+            claimed: list[dict[str, Any]] = []
             order = {seq: index for index, seq in enumerate(seqs)}
-            picked = sorted(await tasks.get_many(seqs), key=lambda t: order[t["seq"]])
+            picked = sorted(await tasks.get_many(seqs), key=lambda t: order[t.seq])
             for task in picked:
-                if task["state"] != TaskState.PENDING.value:
+                if task.state is not TaskState.PENDING:
                     continue
                 run_id = new_run_id()
-                attempt = task["attempts"] + 1
-                check_task(TaskState.PENDING, TaskState.CLAIMED)
-                moved = await tasks.update(
-                    task["id"],
-                    {"state": TaskState.CLAIMED.value, "attempts": attempt,
-                     "current_run": run_id, "updated_at": now},
-                    expected_state=TaskState.PENDING.value,
+                attempt = task.attempts + 1
+                moved = await tasks.move(
+                    task.id, task.state, on_claim(task),
+                    {"attempts": attempt, "current_run": run_id, "updated_at": now},
                 )  # fmt: skip
                 if not moved:
                     continue
-                timeout = task["timeout_seconds"]
+                timeout = task.timeout_seconds
                 rows.append({
-                    "id": run_id, "task_id": task["id"], "attempt": attempt,
-                    "tenant": task["tenant"], "project": task["project"],
+                    "id": run_id, "task_id": task.id, "task_name": task.name, "attempt": attempt,
+                    "tenant": task.tenant, "project": task.project,
                     "agent": instance["agent"], "instance_id": instance_id,
                     "state": RunState.RUNNING.value, "last_seq": 1,
-                    "queued_at": task["updated_at"], "started_at": now, "lease_expires_at": lease,
+                    "queued_at": task.updated_at, "started_at": now, "lease_expires_at": lease,
                     "deadline_at": now + timedelta(seconds=timeout) if timeout else None,
                 })  # fmt: skip
                 claimed.append({
-                    "id": run_id, "taskId": task["id"], "attempt": attempt,
-                    "prompt": task["prompt"], "data": task["data"], "timeoutSeconds": timeout,
+                    "id": run_id, "taskId": task.id, "attempt": attempt,
+                    "prompt": task.prompt, "data": task.data, "timeoutSeconds": timeout,
                 })  # fmt: skip
             runs = RunRepository(conn)
             await runs.insert_many(rows)

@@ -23,7 +23,7 @@ from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.task_views import page, view_instance
+from clawfleet.services.task_views import view_instance
 from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -82,7 +82,9 @@ class InstanceService:
                 after=cursor,
                 limit=limit + 1,
             )
-        return InstancePage(*page(rows, limit, view_instance, lambda row: str(row["name"])))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return InstancePage([view_instance(r) for r in rows], rows[-1]["name"] if more else None)
 
     async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
         key = resolve_key(ctx, AGENT, name)

@@ -47,17 +47,17 @@ class Reaper:
             )
             grace = timedelta(seconds=self.config.deadline_grace_seconds)
             for run in await runs.overdue(now):
-                if run["deadline_at"] + grace < now:
+                if run.deadline_at is not None and run.deadline_at + grace < now:
                     await self.outcomes.fail(
                         conn, run, FailureKind.TIMEOUT, "the run exceeded its timeout", now, ended
                     )
                 else:
-                    pending = await runs.pending_commands(run["instance_id"])
-                    if not any(c["run_id"] == run["id"] and c["type"] == "cancel" for c in pending):
+                    pending = await runs.pending_commands(run.instance_id)
+                    if not any(c["run_id"] == run.id and c["type"] == "cancel" for c in pending):
                         await runs.add_command(
-                            run["instance_id"], run["id"], "cancel", {"reason": "timeout"}, now
+                            run.instance_id, run.id, "cancel", {"reason": "timeout"}, now
                         )
-                        cancels.append(run["instance_id"])
+                        cancels.append(run.instance_id)
         await self.notifier.notify(*ended.channels(), *(f"instance:{i}" for i in cancels))
         return {"lost": len(ended.runs)}
 

@@ -1,9 +1,10 @@
 """How runs end and what their tasks become: events, completion, failure and retry.
 
-A run ends once: ``RunRepository.finish`` moves it from running with a compare-and-swap, so a
-retried completion, the reaper and a re-registering runner can race without recording two
-outcomes. The task follows its current run only, and a failed attempt is requeued to every
-candidate agent while its retry policy allows.
+The decisions are the pure rules of ``domain.lifecycle`` (``on_events``, ``on_success``,
+``on_failure``, ``reported_failure``); this module reads what they need, asks them, and persists
+the answer through the repository moves. A run ends once (``RunRepository.finish`` is a
+compare-and-swap from running), so a retried completion, the reaper and a re-registering runner
+can race without recording two outcomes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
 from clawfleet.domain.lifecycle import (
     FailureKind,
+    Outcome,
     RunState,
     TaskState,
-    check_run,
-    check_task,
+    on_events,
+    on_failure,
+    on_success,
+    reported_failure,
     retry_delay,
-    task_state_after_failure,
+    would_retry,
 )
 from clawfleet.domain.resources import ResourceKey
 from clawfleet.domain.selectors import parse_selector
+from clawfleet.domain.tasks import Run, Task
 from clawfleet.schemas.runner import CompleteIn, EventIn
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -34,19 +39,15 @@ from clawfleet.store.repositories.resources import ResourceRepository
 from clawfleet.store.repositories.runs import RunRepository
 from clawfleet.store.repositories.tasks import QueueRepository, TaskRepository
 
-
-def failure_kind(text: str | None) -> FailureKind:
-    try:
-        return FailureKind(text or FailureKind.AGENT_ERROR.value)
-    except ValueError:
-        return FailureKind.AGENT_ERROR
+MAX_ERROR = 64 * 1024  # stored
+MAX_EVENT_ERROR = 2000  # in the run's status event
 
 
 @dataclass
 class Ended:
     """Runs that ended in one transaction, and where their tasks were requeued."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     requeued_to: list[str] = field(default_factory=list)  # one agent uid per requeued task
 
     def channels(self) -> list[str]:
@@ -54,9 +55,13 @@ class Ended:
         # so three retried tasks reach three idle runners, not one.
         return [
             *(f"agent:{uid}" for uid in self.requeued_to),
-            *(f"run:{run['id']}" for run in self.runs),
-            *(f"task:{run['task_id']}" for run in self.runs),
+            *(f"run:{run.id}" for run in self.runs),
+            *(f"task:{run.task_id}" for run in self.runs),
         ]
+
+
+def _events(result: CompleteIn) -> list[dict[str, Any]]:
+    return [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in result.events]
 
 
 class RunOutcomes:
@@ -65,11 +70,9 @@ class RunOutcomes:
         self.clock = clock
         self.notifier = notifier
 
-    async def _own_run(
-        self, conn: AsyncConnection, instance_id: str, run_id: str
-    ) -> dict[str, Any]:
+    async def _own_run(self, conn: AsyncConnection, instance_id: str, run_id: str) -> Run:
         run = await RunRepository(conn).get(run_id, for_update=True)
-        if run is None or run["instance_id"] != instance_id:
+        if run is None or run.instance_id != instance_id:
             raise NotFound(f"run {run_id!r} not found for this instance")
         return run
 
@@ -82,17 +85,12 @@ class RunOutcomes:
                 [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in events],
                 now,
             )
-            if run["state"] == RunState.RUNNING.value:
-                tasks = TaskRepository(conn)
-                await tasks.update(
-                    run["task_id"],
-                    {
-                        "state": check_task(TaskState.CLAIMED, TaskState.WORKING).value,
-                        "updated_at": now,
-                    },
-                    expected_state=TaskState.CLAIMED.value,
-                )
-        await self.notifier.notify(f"run:{run_id}", f"task:{run['task_id']}")
+            # Events change one state only (claimed → working); the move's compare-and-swap
+            # on the stored state makes it a no-op for every later batch, without a read.
+            source = TaskState.CLAIMED
+            if run.state is RunState.RUNNING and (target := on_events(source)) is not None:
+                await TaskRepository(conn).move(run.task_id, source, target, {"updated_at": now})
+        await self.notifier.notify(f"run:{run_id}", f"task:{run.task_id}")
         return last
 
     async def complete(self, instance_id: str, run_id: str, result: CompleteIn) -> dict[str, Any]:
@@ -101,162 +99,133 @@ class RunOutcomes:
         ended = Ended()
         async with self.db.write() as conn:
             run = await self._own_run(conn, instance_id, run_id)
-            events = [{"runner_seq": e.seq, "type": e.type, "data": e.data} for e in result.events]
-            if run["state"] != RunState.RUNNING.value:
-                if events:  # a retried completion may still carry events we lack
-                    await RunRepository(conn).add_events(run_id, events, now)
-                return {"state": run["state"], "recorded": False}
+            if run.state is not RunState.RUNNING:
+                if result.events:  # a retried completion may still carry events we lack
+                    await RunRepository(conn).add_events(run_id, _events(result), now)
+                return {"state": run.state.value, "recorded": False}
+            task = await TaskRepository(conn).get(run.task_id, for_update=True)
             if result.status == "succeeded":
-                await self._succeed(conn, run, result, now, events)
-                ended.runs.append(run)
-                state = RunState.SUCCEEDED.value
+                outcome = on_success(task, run.id) if task else Outcome(RunState.SUCCEEDED, None)
+                state = await self._succeed(conn, run, task, outcome, result, now)
+                if state is not None:
+                    ended.runs.append(run)
             else:
-                kind = failure_kind(result.failure_kind)
-                task = await TaskRepository(conn).get(run["task_id"])
-                if kind is FailureKind.CANCELLED and task and not task["cancel_requested"]:
-                    kind = FailureKind.AGENT_ERROR  # the agent cancelled itself; not the user
-                await self.fail(
+                kind = reported_failure(
+                    result.failure_kind, cancel_requested=bool(task and task.cancel_requested)
+                )
+                state = await self.fail(
                     conn,
                     run,
                     kind,
                     result.error or "",
                     now,
                     ended,
+                    task=task,
                     usage=result.usage,
                     output=result.output,
-                    events=events,
-                )
-                state = (
-                    RunState.CANCELLED.value
-                    if kind is FailureKind.CANCELLED
-                    else RunState.FAILED.value
+                    events=_events(result),
                 )
         await self.notifier.notify(*ended.channels())
-        return {"state": state, "recorded": True}
+        return {"state": (state or run.state).value, "recorded": state is not None}
 
     async def _succeed(
         self,
         conn: AsyncConnection,
-        run: dict[str, Any],
+        run: Run,
+        task: Task | None,
+        outcome: Outcome,
         result: CompleteIn,
         now: datetime,
-        events: list[dict[str, Any]],
-    ) -> None:
-        check_run(RunState.RUNNING, RunState.SUCCEEDED)
+    ) -> RunState | None:
         output = {"output": result.output}
-        if not await RunRepository(conn).finish(
-            run["id"],
-            {
-                "state": RunState.SUCCEEDED.value,
-                "result": output,
-                "usage": result.usage,
-                "finished_at": now,
-            },
-        ):
-            return
-        status = {"type": "status", "data": {"state": "succeeded"}}
-        await RunRepository(conn).add_events(run["id"], [*events, status], now)
-        tasks = TaskRepository(conn)
-        task = await tasks.get(run["task_id"], for_update=True)
-        if task is None or task["current_run"] != run["id"]:
-            return
-        check_task(TaskState(task["state"]), TaskState.DONE)
-        await tasks.update(
-            task["id"],
-            {"state": TaskState.DONE.value, "result": output, "failure_kind": None, "error": None,
-             "finished_at": now, "updated_at": now},
-        )  # fmt: skip
+        runs = RunRepository(conn)
+        values = {"result": output, "usage": result.usage, "finished_at": now}
+        if not await runs.finish(run.id, outcome.run, values):
+            return None
+        status = {"type": "status", "data": {"state": outcome.run.value}}
+        await runs.add_events(run.id, [*_events(result), status], now)
+        if task is not None and outcome.task is not None:
+            await TaskRepository(conn).move(
+                task.id, task.state, outcome.task,
+                {"result": output, "failure_kind": None, "error": None, "finished_at": now,
+                 "updated_at": now},
+            )  # fmt: skip
+        return outcome.run
 
     async def fail(
         self,
         conn: AsyncConnection,
-        run: dict[str, Any],
+        run: Run,
         kind: FailureKind,
         error: str,
         now: datetime,
         ended: Ended,
         *,
+        task: Task | None = None,
         usage: dict[str, Any] | None = None,
         output: Any = None,
         events: list[dict[str, Any]] | None = None,
-    ) -> TaskState | None:
-        """End a run as failed (or cancelled) and decide its task: retry, fail or cancel."""
-        run_state = RunState.CANCELLED if kind is FailureKind.CANCELLED else RunState.FAILED
-        check_run(RunState(run["state"]), run_state)
-        values = {"state": run_state.value, "failure_kind": kind.value, "error": error[:64 * 1024],
-                  "usage": usage, "finished_at": now,
-                  "result": {"output": output} if output is not None else None}  # fmt: skip
-        runs = RunRepository(conn)
-        if not await runs.finish(run["id"], values):
-            return None
-        ended.runs.append(run)
-        await runs.add_events(
-            run["id"],
-            [
-                *(events or []),
-                {
-                    "type": "status",
-                    "data": {
-                        "state": run_state.value,
-                        "failureKind": kind.value,
-                        "error": error[:2000],
-                    },
-                },
-            ],
-            now,
-        )
-        tasks = TaskRepository(conn)
-        task = await tasks.get(run["task_id"], for_update=True)
-        if task is None or task["current_run"] != run["id"]:
-            return None
-        source = TaskState(task["state"])
-        if task["cancel_requested"]:
-            kind = FailureKind.CANCELLED
-        target = task_state_after_failure(kind, task["attempts"], task["max_attempts"])
-        check_task(source, target)
-        update: dict[str, Any] = {
-            "state": target.value,
-            "updated_at": now,
-            "failure_kind": kind.value,
-            "error": error[: 64 * 1024],
-        }
-        if target is TaskState.PENDING:
-            update["current_run"] = None
-            not_before = now + timedelta(
-                seconds=retry_delay(task["attempts"], task["backoff_seconds"])
-            )
-            targets = await self._candidates(conn, task)
-            if not targets:
-                update.update(
-                    state=TaskState.FAILED.value,
-                    finished_at=now,
-                    error=f"{error}; no agent left to retry on",
-                )
-            else:
-                await QueueRepository(conn, skip_locked=not self.db.is_sqlite).enqueue(
-                    task["seq"], targets, task["priority"], not_before
-                )
-                ended.requeued_to.extend(targets)
-        else:
-            update["finished_at"] = now
-        await tasks.update(task["id"], update)
-        return TaskState(update["state"])
+    ) -> RunState | None:
+        """End a run as failed (or cancelled) and persist what the rules decide for its task.
 
-    async def _candidates(self, conn: AsyncConnection, task: dict[str, Any]) -> list[str]:
+        Returns the run's end state, or None if it had already ended."""
+        if task is None:
+            task = await TaskRepository(conn).get(run.task_id, for_update=True)
+        candidates: list[str] = []
+        if task is not None and task.current_run == run.id and would_retry(kind, task):
+            candidates = await self._candidates(conn, task)
+        outcome = (
+            on_failure(kind, task, run.id, error, has_candidates=bool(candidates))
+            if task is not None
+            else Outcome(RunState.CANCELLED if kind is FailureKind.CANCELLED else RunState.FAILED,
+                         None, kind, error)
+        )  # fmt: skip
+        runs = RunRepository(conn)
+        values = {"failure_kind": kind.value, "error": error[:MAX_ERROR], "usage": usage,
+                  "finished_at": now,
+                  "result": {"output": output} if output is not None else None}  # fmt: skip
+        if not await runs.finish(run.id, outcome.run, values):
+            return None
+        if run not in ended.runs:
+            ended.runs.append(run)
+        status = {"state": outcome.run.value, "failureKind": kind.value,
+                  "error": error[:MAX_EVENT_ERROR]}  # fmt: skip
+        await runs.add_events(run.id, [*(events or []), {"type": "status", "data": status}], now)
+        if task is None or outcome.task is None:
+            return outcome.run
+        failure = outcome.failure or kind
+        update: dict[str, Any] = {
+            "updated_at": now,
+            "failure_kind": failure.value,
+            "error": (outcome.error or "")[:MAX_ERROR],
+        }
+        if outcome.requeue:
+            update["current_run"] = None
+            not_before = now + timedelta(seconds=retry_delay(task.attempts, task.backoff_seconds))
+            await QueueRepository(conn, skip_locked=not self.db.is_sqlite).enqueue(
+                task.seq, candidates, task.priority, not_before
+            )
+            ended.requeued_to.extend(candidates)
+        if outcome.finishes_task:
+            update["finished_at"] = now
+        await TaskRepository(conn).move(task.id, task.state, outcome.task, update)
+        return outcome.run
+
+    async def _candidates(self, conn: AsyncConnection, task: Task) -> list[str]:
         resources = ResourceRepository(conn)
-        if task["agent"]:
+        if task.agent:
             record = await resources.get(
-                ResourceKey("Agent", task["tenant"], task["project"], task["agent"])
+                ResourceKey("Agent", task.tenant, task.project, task.agent)
             )
             return [record.uid] if record else []
         records = await resources.list(
-            "Agent", tenant=task["tenant"], project=task["project"],
-            selector=parse_selector(task["selector"]), after=None, limit=1000,
+            "Agent", tenant=task.tenant, project=task.project,
+            selector=parse_selector(task.selector), after=None, limit=1000,
         )  # fmt: skip
         return [r.uid for r in records]
 
     async def fail_lost(
-        self, conn: AsyncConnection, runs: list[dict[str, Any]], reason: str, ended: Ended
+        self, conn: AsyncConnection, runs: list[Run], reason: str, ended: Ended
     ) -> None:
         """The runner of these runs is gone or restarted: they are lost, their tasks retried."""
         now = self.clock.now()
@@ -267,7 +236,7 @@ class RunOutcomes:
         """The instance is gone: its running runs are lost and their tasks retried."""
         ended = Ended()
         async with self.db.write() as conn:
-            await self.fail_lost(conn, await RunRepository(conn).running_on(instance_id), reason,
-                                 ended)  # fmt: skip
+            running = await RunRepository(conn).running_on(instance_id)
+            await self.fail_lost(conn, running, reason, ended)
         await self.notifier.notify(*ended.channels())
         return len(ended.runs)

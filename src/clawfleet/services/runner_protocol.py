@@ -118,7 +118,7 @@ class RunnerProtocol:
             gone = [
                 run
                 for run in await runs.running_on(instance_id)
-                if run["id"] not in active_runs and run["started_at"] < grace
+                if run.id not in active_runs and run.started_at < grace
             ]
             await self.outcomes.fail_lost(conn, gone, "the runner no longer has this run", ended)
             await runs.ack_commands(instance_id, acked, now)

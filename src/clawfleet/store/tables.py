@@ -128,12 +128,14 @@ instances = Table(
     Index(None, "agent_uid", "phase"),
 )
 
-# Units of work. `seq` gives FIFO order within a priority; `id` is the public name.
+# Units of work. `seq` gives FIFO order within a priority; `id` is assigned by the server and
+# unique everywhere (runs refer to it); `name` is unique per (tenant, project), like a resource's.
 tasks = Table(
     "tasks",
     metadata,
     Column("seq", _SERIAL, primary_key=True, autoincrement=True),
     Column("id", String(32), nullable=False, unique=True),
+    Column("name", String(63), nullable=False),
     Column("tenant", String(63), nullable=False),
     Column("project", String(63), nullable=False),
     Column("agent", String(63), nullable=True),
@@ -158,6 +160,7 @@ tasks = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     UniqueConstraint("tenant", "project", "idempotency_key"),
+    UniqueConstraint("tenant", "project", "name"),
     Index(None, "tenant", "project", "state"),
 )
 
@@ -179,6 +182,7 @@ runs = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("task_id", String(32), nullable=False),
+    Column("task_name", String(63), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("tenant", String(63), nullable=False),
     Column("project", String(63), nullable=False),

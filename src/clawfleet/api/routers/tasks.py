@@ -4,40 +4,43 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
-from clawfleet.schemas.base import API_VERSION
-from clawfleet.schemas.tasks import SteerIn, TaskIn
+from clawfleet.domain.lifecycle import RunState
+from clawfleet.schemas.meta import ListMeta
+from clawfleet.schemas.runs import RunEventsOut, RunListOut, RunOut
+from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, TaskOut
 from clawfleet.services.context import RequestContext
-from clawfleet.services.task_views import view_run
 
 router = APIRouter(responses=ERRORS)
 
 KEEPALIVE_SECONDS = 15.0
 
 
-def _list(kind: str, items: list[dict[str, Any]], cursor: str | None) -> JSONResponse:
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": f"{kind}List",
-        "metadata": {"continue": cursor},
-        "items": items,
-    }
-    return JSONResponse(body)
+def _meta(cursor: str | None) -> ListMeta:
+    return ListMeta.model_validate({"continue": cursor})
 
 
-@router.post("/tasks", status_code=201, tags=["tasks"], summary="Submit a task")
+@router.post(
+    "/tasks",
+    status_code=201,
+    tags=["tasks"],
+    summary="Submit a task",
+    responses={200: {"model": TaskOut, "description": "Already submitted with this key"}},
+)
 async def submit_task(
     ctx: Ctx,
     state: State,
+    response: Response,
     body: Annotated[TaskIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
-) -> JSONResponse:
+) -> TaskOut:
     view, created = await state.tasks.submit(ctx, body, idempotency_key=idempotency_key)
-    return JSONResponse(view, status_code=201 if created else 200)
+    response.status_code = 201 if created else 200
+    return view
 
 
 @router.get("/tasks", tags=["tasks"], summary="List tasks")
@@ -50,26 +53,26 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(alias="continue", max_length=64)] = None,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
     all_projects: Annotated[bool, Query(alias="allProjects")] = False,
-) -> JSONResponse:
+) -> TaskListOut:
     page = await state.tasks.find(
         ctx, state=task_state, agent=agent, all_tenants=all_tenants,
         all_projects=all_projects, cursor=cursor, limit=limit,
     )  # fmt: skip
-    return _list("Task", page.items, page.next_cursor)
+    return TaskListOut(metadata=_meta(page.next_cursor), items=page.items)
 
 
-@router.get("/tasks/{name}", tags=["tasks"], summary="Get a task")
-async def get_task(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
+@router.get("/tasks/{name}", tags=["tasks"], summary="Get a task (by name, or by its uid)")
+async def get_task(ctx: Ctx, state: State, name: str) -> TaskOut:
     return await state.tasks.get(ctx, name)
 
 
 @router.get("/tasks/{name}/runs", tags=["tasks"], summary="The runs (attempts) of a task")
-async def task_runs(ctx: Ctx, state: State, name: str) -> JSONResponse:
-    return _list("Run", await state.tasks.runs(ctx, name), None)
+async def task_runs(ctx: Ctx, state: State, name: str) -> RunListOut:
+    return RunListOut(metadata=_meta(None), items=await state.tasks.runs(ctx, name))
 
 
 @router.post("/tasks/{name}/cancel", tags=["tasks"], summary="Cancel a task")
-async def cancel_task(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
+async def cancel_task(ctx: Ctx, state: State, name: str) -> TaskOut:
     return await state.tasks.cancel(ctx, name)
 
 
@@ -78,7 +81,7 @@ async def cancel_task(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
 )
 async def steer_task(
     ctx: Ctx, state: State, name: str, body: Annotated[SteerIn, Body()]
-) -> dict[str, Any]:
+) -> SteerOut:
     return await state.tasks.steer(ctx, name, body.message)
 
 
@@ -92,29 +95,29 @@ async def list_runs(
     cursor: Annotated[str | None, Query(alias="continue", max_length=64)] = None,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
     all_projects: Annotated[bool, Query(alias="allProjects")] = False,
-) -> JSONResponse:
-    page = await state.tasks.list_runs(
+) -> RunListOut:
+    page = await state.runs.find(
         ctx, task=task, state=run_state, all_tenants=all_tenants,
         all_projects=all_projects, cursor=cursor, limit=limit,
     )  # fmt: skip
-    return _list("Run", page.items, page.next_cursor)
+    return RunListOut(metadata=_meta(page.next_cursor), items=page.items)
 
 
 @router.get("/runs/{run_id}", tags=["runs"], summary="Get a run")
-async def get_run(ctx: Ctx, state: State, run_id: str) -> dict[str, Any]:
-    return view_run(await state.tasks.get_run(ctx, run_id))
+async def get_run(ctx: Ctx, state: State, run_id: str) -> RunOut:
+    return await state.runs.get(ctx, run_id)
 
 
 @router.post("/runs/{run_id}/cancel", tags=["runs"], summary="Cancel the task of a run")
-async def cancel_run(ctx: Ctx, state: State, run_id: str) -> dict[str, Any]:
-    run = await state.tasks.get_run(ctx, run_id)
-    return await state.tasks.cancel(ctx, run["task_id"])
+async def cancel_run(ctx: Ctx, state: State, run_id: str) -> TaskOut:
+    run = await state.runs.run(ctx, run_id)
+    return await state.tasks.cancel(ctx, run.task_id)
 
 
 @router.post("/runs/{run_id}/steer", tags=["runs"], summary="Send a message into a running run")
 async def steer_run(
     ctx: Ctx, state: State, run_id: str, body: Annotated[SteerIn, Body()]
-) -> dict[str, Any]:
+) -> SteerOut:
     return await state.tasks.steer(ctx, run_id, body.message)
 
 
@@ -125,9 +128,9 @@ async def run_events(
     run_id: str,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    run, events = await state.tasks.events(ctx, run_id, after=after, limit=limit)
-    return {"run": run_id, "state": run["state"], "lastSeq": run["last_seq"], "events": events}
+) -> RunEventsOut:
+    run, events = await state.runs.events(ctx, run_id, after=after, limit=limit)
+    return RunEventsOut(run=run_id, state=run.state.value, last_seq=run.last_seq, events=events)
 
 
 @router.get(
@@ -135,7 +138,10 @@ async def run_events(
     tags=["runs"],
     summary="Server-sent events; resume with Last-Event-ID or ?after=",
     response_class=StreamingResponse,
-)
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                     "description": "`id:`/`event:`/`data:` frames; data is an event as in "
+                     "/runs/{run_id}/events, and a last `end` frame"}},
+)  # fmt: skip
 async def stream_run_events(
     ctx: Ctx,
     state: State,
@@ -147,7 +153,7 @@ async def stream_run_events(
     cursor = after if after is not None else 0
     if after is None and last_event_id is not None and last_event_id.isdigit():
         cursor = int(last_event_id)
-    await state.tasks.get_run(ctx, run_id)  # 404 before the stream starts
+    await state.runs.run(ctx, run_id)  # 404 before the stream starts
     return StreamingResponse(
         _sse(ctx, state, request, run_id, cursor),
         media_type="text/event-stream",
@@ -162,17 +168,16 @@ async def _sse(
     # that lands between a read and the wait still wakes it.
     with state.notifier.subscribe(f"run:{run_id}") as woken:
         while True:
-            run, events = await state.tasks.events(ctx, run_id, after=cursor, limit=1000)
+            run, events = await state.runs.events(ctx, run_id, after=cursor, limit=1000)
             chunks = []
             for event in events:
-                cursor = event["seq"]
-                chunks.append(
-                    f"id: {cursor}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-                )
+                cursor = event.seq
+                data = event.model_dump_json()
+                chunks.append(f"id: {cursor}\nevent: {event.type}\ndata: {data}\n\n")
             if chunks:
                 yield "".join(chunks).encode()
-            if run["state"] != "running" and cursor >= run["last_seq"]:
-                end = json.dumps({"state": run["state"], "lastSeq": cursor})
+            if run.state is not RunState.RUNNING and cursor >= run.last_seq:
+                end = json.dumps({"state": run.state.value, "lastSeq": cursor})
                 yield f"event: end\ndata: {end}\n\n".encode()
                 return
             if len(events) == 1000:

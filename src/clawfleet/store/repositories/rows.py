@@ -1,9 +1,21 @@
-"""Row ↔ dict helpers shared by the dispatch repositories (rows are plain mappings here)."""
+"""Column conversions shared by the dispatch repositories, and the scope filter of listings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from clawfleet.domain.lifecycle import FailureKind
+
+
+def failure_kind_of(text: str | None) -> FailureKind | None:
+    """A stored failure kind; one this version does not know reads as the agent's own error."""
+    if text is None:
+        return None
+    try:
+        return FailureKind(text)
+    except ValueError:
+        return FailureKind.AGENT_ERROR
 
 
 def as_dict(row: Any) -> dict[str, Any] | None:

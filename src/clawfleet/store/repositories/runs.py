@@ -1,31 +1,51 @@
-"""Run rows, their ordered events and the commands sent to runners."""
+"""Run rows, their ordered events and the commands sent to runners.
+
+A run starts running when it is claimed and ends once: ``finish`` checks the move against the
+lifecycle rules and writes with a compare-and-swap on the stored state, so a retried completion,
+the reaper and a re-registering runner can race without recording two outcomes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
+from clawfleet.domain.lifecycle import RUN_TERMINAL, RunState, check_run
+from clawfleet.domain.tasks import Run, RunEvent
+from clawfleet.store.repositories.rows import as_dicts, failure_kind_of, scope_clause
 from clawfleet.store.tables import run_commands, run_events, runs
+
+RUNNING = RunState.RUNNING.value
+
+
+def _run(row: Any) -> Run:
+    values = dict(row._mapping)
+    values["state"] = RunState(values["state"])
+    values["failure_kind"] = failure_kind_of(values["failure_kind"])
+    return Run(**values)
 
 
 class RunRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record new runs; every run starts running."""
+        if any(row["state"] != RUNNING for row in rows):
+            raise ValueError("a run starts running")
         if rows:
-            await self.conn.execute(insert(runs), list(rows))
+            await self.conn.execute(insert(runs), [dict(row) for row in rows])
 
-    async def get(self, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
         query = select(runs).where(runs.c.id == run_id)
         if for_update:
             query = query.with_for_update()
-        return as_dict((await self.conn.execute(query)).first())
+        row = (await self.conn.execute(query)).first()
+        return _run(row) if row is not None else None
 
     async def find(
         self,
@@ -38,7 +58,7 @@ class RunRepository:
         state: str | None = None,
         limit: int = 100,
         after: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Run]:
         c = runs.c
         query = select(runs)
         for column, value in ((c.tenant, tenant), (c.project, project), (c.task_id, task_id),
@@ -50,30 +70,37 @@ class RunRepository:
         if after is not None:
             query = query.where(c.id > after)
         query = query.order_by(c.id).limit(limit)
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_run(row) for row in (await self.conn.execute(query)).all()]
 
-    async def expired(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    async def expired(self, now: datetime, limit: int = 500) -> list[Run]:
         c = runs.c
         query = (
             select(runs)
-            .where(c.state == "running", c.lease_expires_at < now)
+            .where(c.state == RUNNING, c.lease_expires_at < now)
             .order_by(c.lease_expires_at)
             .limit(limit)
         )
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_run(row) for row in (await self.conn.execute(query)).all()]
 
-    async def overdue(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    async def overdue(self, now: datetime, limit: int = 500) -> list[Run]:
         c = runs.c
         query = (
             select(runs)
-            .where(c.state == "running", c.deadline_at.is_not(None), c.deadline_at < now)
+            .where(c.state == RUNNING, c.deadline_at.is_not(None), c.deadline_at < now)
             .limit(limit)
         )
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_run(row) for row in (await self.conn.execute(query)).all()]
 
-    async def finish(self, run_id: str, values: dict[str, Any]) -> bool:
-        """Move a running run to its end state; False if it had already ended."""
-        query = update(runs).where(runs.c.id == run_id, runs.c.state == "running").values(**values)
+    async def finish(self, run_id: str, target: RunState, values: Mapping[str, Any]) -> bool:
+        """Move a running run to its end state ``target`` (checked); False if it had ended."""
+        if target not in RUN_TERMINAL:
+            raise ValueError(f"{target.value} is not an end state of a run")
+        check_run(RunState.RUNNING, target)
+        query = (
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.state == RUNNING)
+            .values(**values, state=target.value)
+        )
         return (await self.conn.execute(query)).rowcount == 1
 
     async def renew_leases(self, instance_id: str, run_ids: Sequence[str], until: datetime) -> None:
@@ -81,7 +108,7 @@ class RunRepository:
             c = runs.c
             await self.conn.execute(
                 update(runs)
-                .where(c.instance_id == instance_id, c.state == "running", c.id.in_(run_ids))
+                .where(c.instance_id == instance_id, c.state == RUNNING, c.id.in_(run_ids))
                 .values(lease_expires_at=until)
             )
 
@@ -89,16 +116,14 @@ class RunRepository:
         c = runs.c
         result = await self.conn.execute(
             update(runs)
-            .where(c.state == "running", c.lease_expires_at < until)
+            .where(c.state == RUNNING, c.lease_expires_at < until)
             .values(lease_expires_at=until)
         )
         return int(result.rowcount)
 
     async def count_running(self, tenant: str, project: str | None) -> int:
         c = runs.c
-        query = (
-            select(func.count()).select_from(runs).where(c.state == "running", c.tenant == tenant)
-        )
+        query = select(func.count()).select_from(runs).where(c.state == RUNNING, c.tenant == tenant)
         if project is not None:
             query = query.where(c.project == project)
         return int((await self.conn.execute(query)).scalar_one())
@@ -106,14 +131,14 @@ class RunRepository:
     async def running_by_instance(self) -> dict[str, int]:
         c = runs.c
         query = (
-            select(c.instance_id, func.count()).where(c.state == "running").group_by(c.instance_id)
+            select(c.instance_id, func.count()).where(c.state == RUNNING).group_by(c.instance_id)
         )
         return {row[0]: int(row[1]) for row in (await self.conn.execute(query)).all()}
 
-    async def running_on(self, instance_id: str) -> list[dict[str, Any]]:
+    async def running_on(self, instance_id: str) -> list[Run]:
         c = runs.c
-        query = select(runs).where(c.instance_id == instance_id, c.state == "running")
-        return as_dicts((await self.conn.execute(query)).all())
+        query = select(runs).where(c.instance_id == instance_id, c.state == RUNNING)
+        return [_run(row) for row in (await self.conn.execute(query)).all()]
 
     # -- events --------------------------------------------------------------------------
 
@@ -167,7 +192,7 @@ class RunRepository:
             )
         return last
 
-    async def events(self, run_id: str, *, after: int, limit: int) -> list[dict[str, Any]]:
+    async def events(self, run_id: str, *, after: int, limit: int) -> list[RunEvent]:
         e = run_events.c
         query = (
             select(e.seq, e.type, e.data, e.created_at)
@@ -175,7 +200,7 @@ class RunRepository:
             .order_by(e.seq)
             .limit(limit)
         )
-        return as_dicts((await self.conn.execute(query)).all())
+        return [RunEvent(**row._mapping) for row in (await self.conn.execute(query)).all()]
 
     # -- commands ------------------------------------------------------------------------
 

@@ -2,49 +2,73 @@
 
 A pending task has one queue row per candidate agent. Claiming picks the best row for an agent
 (priority, then FIFO), removes every queue row of that task, and moves the task from pending to
-claimed with a compare-and-swap on its state; on PostgreSQL the pick uses FOR UPDATE SKIP LOCKED
-so concurrent claimers never wait on each other.
+claimed; on PostgreSQL the pick uses FOR UPDATE SKIP LOCKED so concurrent claimers never wait on
+each other. A task's state changes only through ``move``: it checks the move against the
+lifecycle rules and writes with a compare-and-swap on the stored from-state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
+from clawfleet.domain.lifecycle import TaskState, check_task
+from clawfleet.domain.tasks import Task
+from clawfleet.store.repositories.rows import failure_kind_of, scope_clause
 from clawfleet.store.tables import dispatch_queue, tasks
+
+
+def _task(row: Any) -> Task:
+    values = dict(row._mapping)
+    values["state"] = TaskState(values["state"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    values["failure_kind"] = failure_kind_of(values["failure_kind"])
+    return Task(**values)
 
 
 class TaskRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def insert(self, values: dict[str, Any]) -> int:
-        result = await self.conn.execute(insert(tasks).values(**values).returning(tasks.c.seq))
-        return int(result.scalar_one())
+    async def insert(self, values: Mapping[str, Any]) -> Task:
+        """Record a new task; it starts pending (or blocked). Returns the stored record."""
+        if TaskState(values["state"]) not in (TaskState.PENDING, TaskState.BLOCKED):
+            raise ValueError("a task starts pending or blocked")
+        result = await self.conn.execute(insert(tasks).values(**values).returning(tasks))
+        return _task(result.one())
 
-    async def get(self, task_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    async def get(self, task_id: str, *, for_update: bool = False) -> Task | None:
         query = select(tasks).where(tasks.c.id == task_id)
         if for_update:
             query = query.with_for_update()
-        return as_dict((await self.conn.execute(query)).first())
+        row = (await self.conn.execute(query)).first()
+        return _task(row) if row is not None else None
 
-    async def get_many(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
+    async def get_by_name(
+        self, tenant: str, project: str, name: str, *, for_update: bool = False
+    ) -> Task | None:
+        c = tasks.c
+        query = select(tasks).where(c.tenant == tenant, c.project == project, c.name == name)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _task(row) if row is not None else None
+
+    async def get_many(self, seqs: Sequence[int]) -> list[Task]:
         query = select(tasks).where(tasks.c.seq.in_(seqs)).order_by(tasks.c.seq)
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_task(row) for row in (await self.conn.execute(query)).all()]
 
-    async def find_by_idempotency_key(
-        self, tenant: str, project: str, key: str
-    ) -> dict[str, Any] | None:
+    async def find_by_idempotency_key(self, tenant: str, project: str, key: str) -> Task | None:
         c = tasks.c
         query = select(tasks).where(
             c.tenant == tenant, c.project == project, c.idempotency_key == key
         )
-        return as_dict((await self.conn.execute(query)).first())
+        row = (await self.conn.execute(query)).first()
+        return _task(row) if row is not None else None
 
     async def find(
         self,
@@ -56,7 +80,7 @@ class TaskRepository:
         agent: str | None = None,
         after_seq: int | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Task]:
         c = tasks.c
         query = select(tasks)
         if tenant is not None:
@@ -72,15 +96,41 @@ class TaskRepository:
         if after_seq is not None:
             query = query.where(c.seq > after_seq)
         query = query.order_by(c.seq).limit(limit)
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_task(row) for row in (await self.conn.execute(query)).all()]
 
-    async def update(
-        self, task_id: str, values: dict[str, Any], *, expected_state: str | None = None
+    async def move(
+        self, task_id: str, source: TaskState, target: TaskState, values: Mapping[str, Any]
     ) -> bool:
-        query = update(tasks).where(tasks.c.id == task_id).values(**values)
-        if expected_state is not None:
-            query = query.where(tasks.c.state == expected_state)
+        """Move a task from ``source`` to ``target`` (checked) with other column values.
+
+        False when the stored state is no longer ``source`` (someone else moved it first)."""
+        check_task(source, target)
+        query = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.state == source.value)
+            .values(**values, state=target.value)
+        )
         return (await self.conn.execute(query)).rowcount == 1
+
+    async def move_many(
+        self, task_ids: Sequence[str], source: TaskState, target: TaskState, now: datetime
+    ) -> int:
+        """Move every listed task that is still in ``source``; returns how many moved."""
+        check_task(source, target)
+        if not task_ids:
+            return 0
+        query = (
+            update(tasks)
+            .where(tasks.c.id.in_(task_ids), tasks.c.state == source.value)
+            .values(state=target.value, updated_at=now)
+        )
+        return int((await self.conn.execute(query)).rowcount)
+
+    async def update(self, task_id: str, values: Mapping[str, Any]) -> None:
+        """Change columns other than the state (e.g. ``cancel_requested``)."""
+        if "state" in values:
+            raise ValueError("a task's state changes only through move()")
+        await self.conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
 
     async def count_by_state(self, states: Sequence[str]) -> dict[str, int]:
         c = tasks.c

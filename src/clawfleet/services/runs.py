@@ -1,0 +1,70 @@
+"""Run reads: one run, listings, and a run's events after a cursor (what ``events`` and the
+SSE stream serve)."""
+
+from __future__ import annotations
+
+from clawfleet.core.clock import Clock
+from clawfleet.core.errors import NotFound
+from clawfleet.domain.tasks import Run
+from clawfleet.schemas.runs import EventOut, RunOut
+from clawfleet.services.context import RequestContext
+from clawfleet.services.paging import Page
+from clawfleet.services.policy import Verb, authorize, list_scope_for
+from clawfleet.store.db import Database
+from clawfleet.store.repositories.runs import RunRepository
+
+
+class RunService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def run(self, ctx: RequestContext, run_id: str) -> Run:
+        async with self.db.read() as conn:
+            run = await RunRepository(conn).get(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found; list runs with `clawfleet get runs`")
+        authorize(ctx.principal, Verb.GET, "Run", run.tenant, run.project, what=f"run {run_id!r}")
+        return run
+
+    async def get(self, ctx: RequestContext, run_id: str) -> RunOut:
+        return RunOut.of(await self.run(ctx, run_id))
+
+    async def find(
+        self,
+        ctx: RequestContext,
+        *,
+        task: str | None = None,
+        state: str | None = None,
+        all_tenants: bool = False,
+        all_projects: bool = False,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[RunOut]:
+        tenant, project, scopes = list_scope_for(
+            ctx.principal, "Run", ctx.default_tenant, ctx.default_project,
+            all_tenants=all_tenants, all_projects=all_projects,
+        )  # fmt: skip
+        async with self.db.read() as conn:
+            rows = await RunRepository(conn).find(
+                tenant=tenant,
+                project=project,
+                scopes=scopes,
+                task_id=task,
+                state=state,
+                after=cursor,
+                limit=limit + 1,
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([RunOut.of(r) for r in rows], rows[-1].id if more else None)
+
+    async def events(
+        self, ctx: RequestContext, run_id: str, *, after: int = 0, limit: int = 1000
+    ) -> tuple[Run, list[EventOut]]:
+        """The run (as of after the read) and its events with seq > ``after``, in order."""
+        run = await self.run(ctx, run_id)
+        async with self.db.read() as conn:
+            rows = await RunRepository(conn).events(run_id, after=after, limit=limit)
+            fresh = await RunRepository(conn).get(run_id)
+        return fresh or run, [EventOut.of(r) for r in rows]

@@ -1,0 +1,61 @@
+"""Task names: unique per (tenant, project) like every name, as long as any name, on both
+databases; a task's uid reaches it from any scope."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.factories import agent, project, tenant
+
+NAME_63 = "n" * 63
+
+
+async def _world(api: httpx.AsyncClient) -> None:
+    for doc in (tenant("acme"), tenant("beta"), project("web", "acme"), project("web", "beta"),
+                agent("a", tenant="acme", project="web"),
+                agent("a", tenant="beta", project="web")):  # fmt: skip
+        response = await api.post("/api/v1/apply", json=doc)
+        assert response.status_code in (200, 201), response.text
+
+
+def _task(name: str, tenant_name: str) -> dict[str, object]:
+    return {
+        "kind": "Task",
+        "metadata": {"name": name, "tenant": tenant_name, "project": "web"},
+        "spec": {"agent": "a", "prompt": "hi"},
+    }
+
+
+async def test_a_task_name_is_unique_within_its_project_only(api: httpx.AsyncClient) -> None:
+    await _world(api)
+    first = await api.post("/api/v1/tasks", json=_task("shared", "acme"))
+    assert first.status_code == 201, first.text
+    # Another tenant may use the same name, and learns nothing about the first one.
+    other = await api.post("/api/v1/tasks", json=_task("shared", "beta"))
+    assert other.status_code == 201, other.text
+    assert other.json()["metadata"]["uid"] != first.json()["metadata"]["uid"]
+    again = await api.post("/api/v1/tasks", json=_task("shared", "acme"))
+    assert again.status_code == 409
+    assert again.json()["code"] == "already-exists"
+    for tenant_name, uid in (("acme", first.json()["metadata"]["uid"]),
+                             ("beta", other.json()["metadata"]["uid"])):  # fmt: skip
+        got = await api.get(
+            "/api/v1/tasks/shared", params={"tenant": tenant_name, "project": "web"}
+        )
+        assert got.status_code == 200
+        assert got.json()["metadata"]["uid"] == uid
+        # The uid finds the task from any scope.
+        by_uid = await api.get(f"/api/v1/tasks/{uid}")
+        assert by_uid.json()["metadata"]["tenant"] == tenant_name
+
+
+async def test_a_task_name_of_63_characters_is_accepted(api: httpx.AsyncClient) -> None:
+    """On PostgreSQL this was a 500 (the column was 32 characters)."""
+    await _world(api)
+    response = await api.post("/api/v1/tasks", json=_task(NAME_63, "acme"))
+    assert response.status_code == 201, response.text
+    got = await api.get(f"/api/v1/tasks/{NAME_63}", params={"tenant": "acme", "project": "web"})
+    assert got.json()["metadata"]["name"] == NAME_63
+    too_long = await api.post("/api/v1/tasks", json=_task("n" * 64, "acme"))
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["path"] == "metadata.name"
