@@ -1,24 +1,29 @@
 """Health probes and who-am-I."""
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.problems import problem_response
+from clawfleet.schemas.problems import Problem
+from clawfleet.schemas.system import BindingOut, ProbeOut, WhoamiOut
 
 probes = APIRouter(tags=["system"])
 router = APIRouter(tags=["system"])
 
 
 @probes.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> ProbeOut:
+    return ProbeOut(status="ok")
 
 
-@probes.get("/readyz", summary="Readiness: the database answers")
+@probes.get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    response_model=ProbeOut,
+    responses={503: {"model": Problem, "description": "The database does not answer"}},
+)
 async def readyz(state: State) -> JSONResponse:
     try:
         async with state.db.read() as conn:
@@ -29,15 +34,15 @@ async def readyz(state: State) -> JSONResponse:
 
 
 @router.get("/whoami", summary="The caller's identity")
-async def whoami(ctx: Ctx, state: State) -> dict[str, Any]:
+async def whoami(ctx: Ctx, state: State) -> WhoamiOut:
     principal = ctx.principal
-    return {
-        "name": principal.name,
-        "kind": principal.role,
-        "role": principal.role,
-        "tenant": principal.tenant or None,
-        "bindings": [
-            {"role": b.role, "tenant": b.tenant, "project": b.project} for b in principal.bindings
+    return WhoamiOut(
+        name=principal.name,
+        kind=principal.role,
+        role=principal.role,
+        tenant=principal.tenant or None,
+        bindings=[
+            BindingOut(role=b.role, tenant=b.tenant, project=b.project) for b in principal.bindings
         ],
-        "serverVersion": state.version,
-    }
+        server_version=state.version,
+    )
