@@ -8,6 +8,7 @@ import pytest
 
 from clawfleet.domain.lifecycle import (
     TASK_TERMINAL,
+    FailureKind,
     InstancePhase,
     InvalidTransition,
     RunState,
@@ -15,6 +16,7 @@ from clawfleet.domain.lifecycle import (
     check_instance,
     check_run,
     check_task,
+    requeue_delay,
     retry_delay,
 )
 
@@ -76,6 +78,11 @@ def test_terminal_task_states_go_nowhere() -> None:
         for target in TaskState:
             with pytest.raises(InvalidTransition):
                 check_task(state, target)
+
+
+def test_a_lost_runner_is_retried_at_once_other_failures_back_off() -> None:
+    assert requeue_delay(FailureKind.RUNNER_LOST, 2, 5.0) == 0.0
+    assert requeue_delay(FailureKind.TIMEOUT, 2, 5.0) == 10.0
 
 
 def test_retry_delay_is_exponential_and_capped() -> None:

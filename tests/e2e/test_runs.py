@@ -157,6 +157,42 @@ def test_kill_runner_retries_elsewhere_and_restarts_it(server: ServerProcess) ->
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_three_runs_of_a_killed_runner_restart_elsewhere_within_2s(server: ServerProcess) -> None:
+    """A runner dies holding 3 runs while another instance has 3 free slots waiting for work:
+    all 3 retries start there at once (not one, and not after the dead one comes back)."""
+    server.start()
+    with server.http() as http:
+        doc = staged_agent(1)
+        doc["spec"]["concurrency"] = 3
+        apply_and_wait_ready(http, doc, 1)
+        data = {"stages": 40, "stageSeconds": 0.5}
+        for i in range(3):
+            submit(http, "staged", f"job {i}", data=data, retry={"maxAttempts": 3})
+
+        def running(attempt: int) -> list[dict[str, Any]] | None:
+            runs = [r for r in all_runs(http) if r["status"]["state"] == "running"
+                    and r["spec"]["attempt"] == attempt]  # fmt: skip
+            return runs if len(runs) == 3 else None
+
+        first = wait_until(lambda: running(1), 20, what="three running runs")
+        victim_id = first[0]["spec"]["instance"]
+        assert {r["spec"]["instance"] for r in first} == {victim_id}
+        http.post("/agents/staged/scale", json={"replicas": 2})
+        wait_until(
+            lambda: http.get("/agents/staged").json()["status"].get("readyReplicas", 0) >= 2,
+            30, what="a second ready instance",
+        )  # fmt: skip
+        victim = next(i for i in http.get("/instances").json()["items"]
+                      if i["metadata"]["uid"] == victim_id)  # fmt: skip
+        os.kill(int(victim["status"]["ref"].split(":")[0]), signal.SIGKILL)
+        killed = time.monotonic()
+        retried = wait_until(lambda: running(2), 10, interval=0.05, what="three retried runs")
+        took = time.monotonic() - killed
+        assert victim_id not in {r["spec"]["instance"] for r in retried}
+        assert took < 2.0, f"the retries took {took:.2f}s to start"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_cancel_stops_the_program_and_steer_reaches_it(server: ServerProcess) -> None:
     server.start()
     with server.http() as http:

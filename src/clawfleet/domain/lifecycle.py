@@ -267,6 +267,12 @@ def retry_delay(attempt: int, base: float, cap: float = 300.0) -> float:
     return float(min(cap, base * 2.0 ** max(0, attempt - 1)))
 
 
+def requeue_delay(kind: FailureKind, attempt: int, base: float) -> float:
+    """When a failed attempt's task may be claimed again. A lost runner is not the task's
+    failure, so its retry starts at once on another instance; other failures back off."""
+    return 0.0 if kind is FailureKind.RUNNER_LOST else retry_delay(attempt, base)
+
+
 def restart_delay(consecutive_failures: int, base: float = 1.0, cap: float = 60.0) -> float:
     """Backoff before relaunching an instance that exited on its own."""
     return float(min(cap, base * 2.0 ** max(0, consecutive_failures - 1)))

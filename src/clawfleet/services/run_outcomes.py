@@ -26,7 +26,7 @@ from clawfleet.domain.lifecycle import (
     on_failure,
     on_success,
     reported_failure,
-    retry_delay,
+    requeue_delay,
     would_retry,
 )
 from clawfleet.domain.resources import ResourceKey
@@ -201,7 +201,8 @@ class RunOutcomes:
         }
         if outcome.requeue:
             update["current_run"] = None
-            not_before = now + timedelta(seconds=retry_delay(task.attempts, task.backoff_seconds))
+            delay = requeue_delay(failure, task.attempts, task.backoff_seconds)
+            not_before = now + timedelta(seconds=delay)
             await QueueRepository(conn, skip_locked=not self.db.is_sqlite).enqueue(
                 task.seq, candidates, task.priority, not_before
             )
