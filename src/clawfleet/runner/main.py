@@ -2,8 +2,9 @@
 obey commands (cancel, steer, stop), and drain cleanly on SIGTERM.
 
 Started by a runtime as ``clawfleet runner`` with ``CLAWFLEET_RUNNER_SERVER``,
-``CLAWFLEET_RUNNER_INSTANCE`` and ``CLAWFLEET_RUNNER_TOKEN`` in its environment. The token is
-removed from the environment at once, so no agent program inherits it.
+``CLAWFLEET_RUNNER_INSTANCE`` and ``CLAWFLEET_RUNNER_TOKEN`` in its environment, which the entry
+point reads once into ``RunnerSettings``. The token is removed from the environment at once, so
+no agent program inherits it.
 
 The runner holds secrets: its token and the agent's ``secretEnv`` values. Both are registered
 with its ``Redactor`` (in production the process-wide one, which also guards its log lines), so
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +30,7 @@ from clawfleet.adapters.base import AgentBundle, Driver
 from clawfleet.client.runner import RunnerClient
 from clawfleet.core.errors import ConfigurationError, Unauthenticated
 from clawfleet.core.redact import Redactor, default_redactor
+from clawfleet.core.settings import RunnerSettings
 from clawfleet.runner.execution import RunExecution
 
 log = logging.getLogger(__name__)
@@ -184,17 +185,16 @@ class Runner:
             log.error("run %s ended with an error: %s", run_id, task.exception())
 
 
-async def run_from_environment(environ: dict[str, str]) -> int:
-    try:
-        server = environ["CLAWFLEET_RUNNER_SERVER"]
-        instance_id = environ["CLAWFLEET_RUNNER_INSTANCE"]
-        token = environ.pop("CLAWFLEET_RUNNER_TOKEN")
-    except KeyError as exc:
-        raise ConfigurationError(f"the runner needs {exc.args[0]} in its environment") from exc
-    os.environ.pop("CLAWFLEET_RUNNER_TOKEN", None)
+async def run_runner(settings: RunnerSettings, environ: Mapping[str, str]) -> int:
+    """Serve one instance until told to stop; returns the process exit status.
+
+    ``environ`` is the runner's environment without its token (the entry point removed it):
+    the agent's ``env`` and ``secretEnv`` values are taken from it.
+    """
+    token = settings.token.get_secret_value()
     redactor = default_redactor()  # the one the log handler's filter uses
     redactor.add(token)
-    client = RunnerClient(server, instance_id, token)
+    client = RunnerClient(settings.server, settings.instance, token)
     runner = Runner(client, environ, Path.cwd(), redactor)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
