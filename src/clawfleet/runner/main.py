@@ -8,11 +8,8 @@ no agent program inherits it.
 
 The runner holds secrets: its token and the agent's ``secretEnv`` values. Both are registered
 with its ``Redactor`` (in production the process-wide one, which also guards its log lines), so
-they never reach the control plane in run events, output or errors. When the register answer
-lists ``secretEnvNames`` exactly those values are sensitive; an older control plane lists env
-and secretEnv together in ``envNames``, and then every value of at least
-``FALLBACK_MIN_LENGTH`` characters counts as sensitive (short plain settings such as
-``LOG_LEVEL=info`` would otherwise blank out ordinary words).
+they never reach the control plane in run events, output or errors. The register answer names
+the secret ones (``secretEnvNames``); plain ``env`` values stay readable.
 """
 
 from __future__ import annotations
@@ -38,7 +35,6 @@ log = logging.getLogger(__name__)
 CLAIM_WAIT = 25.0
 COMMANDS_WAIT = 25.0
 DRAIN_SECONDS = 10.0
-FALLBACK_MIN_LENGTH = 8
 
 
 def make_driver(adapter: str) -> Driver:
@@ -50,16 +46,9 @@ def make_driver(adapter: str) -> Driver:
 
 
 def sensitive_env_values(env: Mapping[str, str], bundle: Mapping[str, Any]) -> list[str]:
-    """The values of ``env`` that came from the agent's secretEnv, as far as ``bundle`` (the
-    register answer's) tells; see the module docstring for the fallback."""
-    names = bundle.get("secretEnvNames")
-    if isinstance(names, list):
-        return [env[name] for name in names if name in env]
-    return [
-        env[name]
-        for name in bundle.get("envNames", [])
-        if name in env and len(env[name]) >= FALLBACK_MIN_LENGTH
-    ]
+    """The values of ``env`` that came from the agent's secretEnv (``bundle`` is the register
+    answer's)."""
+    return [env[name] for name in bundle.get("secretEnvNames", []) if name in env]
 
 
 class Runner:
