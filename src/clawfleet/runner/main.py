@@ -15,7 +15,7 @@ the secret ones (``secretEnvNames``); plain ``env`` values stay readable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import enum
 import functools
 import logging
 import signal
@@ -23,8 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from clawfleet.adapters.base import AgentBundle, Driver
-from clawfleet.client.runner import RunnerClient
+from clawfleet.client.runner import ControlPlaneUnreachable, RetryPolicy, RunnerClient
+from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.errors import ConfigurationError, Unauthenticated
 from clawfleet.core.redact import Redactor, default_redactor
 from clawfleet.core.settings import RunnerSettings
@@ -35,6 +38,16 @@ log = logging.getLogger(__name__)
 CLAIM_WAIT = 25.0
 COMMANDS_WAIT = 25.0
 DRAIN_SECONDS = 10.0
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class RunnerExit(enum.IntEnum):
+    """The runner's exit status, for its runtime and for whoever reads the instance's log."""
+
+    STOPPED = 0  # asked to stop (by the control plane or a signal), and drained
+    ERROR = 1  # an error nobody foresaw (its traceback is in the log)
+    REFUSED = 3  # the control plane refused the token: revoked, or not this instance's
+    UNREACHABLE = 4  # no answer from the control plane for settings.give_up_after_seconds
 
 
 def make_driver(adapter: str) -> Driver:
@@ -51,27 +64,58 @@ def sensitive_env_values(env: Mapping[str, str], bundle: Mapping[str, Any]) -> l
     return [env[name] for name in bundle.get("secretEnvNames", []) if name in env]
 
 
+class _StopRequested(Exception):
+    """Ends the runner's task group when the runner is asked to stop: a task group cancels the
+    other tasks only when one of them fails."""
+
+
 class Runner:
+    """Serves one instance: registers, starts the agent program, then heartbeats, obeys
+    commands and claims runs, in three loops of one task group, until it is asked to stop or a
+    loop fails (which cancels the others). Whatever ends it, it drains: runs in flight are
+    cancelled and reported, and the agent program is stopped."""
+
     def __init__(
         self,
         client: RunnerClient,
         env: Mapping[str, str],
         workdir: Path,
         redactor: Redactor | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.env = env
         self.workdir = workdir
         self.redactor = redactor if redactor is not None else Redactor()
+        self.clock = clock or SystemClock()
         self.active: dict[str, RunExecution] = {}
         self.stopping = asyncio.Event()
         self.seen_commands: set[int] = set()
         self.concurrency = 1
         self.heartbeat_seconds = 2.0
         self.driver: Driver | None = None
-        self.idle = asyncio.Event()
+        # Runs are not in the task group: one run failing to report must not end the others,
+        # and at shutdown they outlive the loops to report that they were cut short.
+        self._executions: set[asyncio.Task[None]] = set()
 
-    async def run(self) -> int:
+    async def run(self) -> None:
+        """Serve until asked to stop, or until a loop fails (raises its error)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._stop_when_asked())
+                group.create_task(self._serve(group))
+        except ExceptionGroup as ended:
+            errors = [e for e in ended.exceptions if not isinstance(e, _StopRequested)]
+            if errors:
+                raise errors[0] from None  # the loop that failed; the others were cancelled
+        finally:
+            await self._drain()
+
+    async def _stop_when_asked(self) -> None:
+        await self.stopping.wait()
+        raise _StopRequested
+
+    async def _serve(self, group: asyncio.TaskGroup) -> None:
         registration = await self.client.register()
         bundle_doc = registration["bundle"]
         self.redactor.add(*sensitive_env_values(self.env, bundle_doc))
@@ -90,31 +134,33 @@ class Runner:
         self.driver = make_driver(bundle.adapter)
         await self.driver.start(bundle)
         log.info("runner for instance %s ready", registration["instance"]["name"])
-        loops = [
-            asyncio.create_task(self._heartbeats()),
-            asyncio.create_task(self._commands()),
-            asyncio.create_task(self._claims()),
-        ]
-        stopper = asyncio.create_task(self.stopping.wait())
-        done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        for task in loops:
-            task.cancel()
-        await self._drain()
-        return 0
+        group.create_task(self._heartbeats())
+        group.create_task(self._commands())
+        group.create_task(self._claims(self.driver))
 
     async def _drain(self) -> None:
-        """Cancel what is running (reported as runner-lost, so tasks retry elsewhere)."""
-        for execution in list(self.active.values()):
-            await execution.cancel("shutdown")
-        if self.active:
-            self.idle.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.idle.wait(), DRAIN_SECONDS)
+        """Cancel what is running (reported as runner-lost, so tasks retry elsewhere), give the
+        reports ``DRAIN_SECONDS``, then stop the agent program."""
+        running = list(self._executions)
+        if running:
+            await asyncio.gather(
+                *(execution.cancel("shutdown") for execution in self.active.values()),
+                return_exceptions=True,
+            )
+            reported = asyncio.gather(*running, return_exceptions=True)
+            if not await self.clock.wait([reported], DRAIN_SECONDS):
+                log.warning(
+                    "%d run(s) could not report their end within %gs; the control plane "
+                    "fails them when their lease runs out", len(self.active), DRAIN_SECONDS,
+                )  # fmt: skip
+                for task in running:
+                    task.cancel()
+            await reported
         if self.driver is not None:
             await self.driver.stop()
+
+    # The loops end when cancelled; they also check `stopping`, so that one whose calls happen
+    # not to suspend (nothing to wait for) cannot starve the task that cancels them.
 
     async def _heartbeats(self) -> None:
         while not self.stopping.is_set():
@@ -125,8 +171,7 @@ class Runner:
                 log.info("the control plane asked this runner to stop")
                 self.stopping.set()
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.heartbeat_seconds)
+            await self.clock.sleep(self.heartbeat_seconds)
 
     async def _commands(self) -> None:
         while not self.stopping.is_set():
@@ -147,7 +192,7 @@ class Runner:
         if fresh:
             await self.client.ack([c["id"] for c in fresh])
 
-    async def _claims(self) -> None:
+    async def _claims(self, driver: Driver) -> None:
         free = asyncio.Semaphore(self.concurrency)
         while not self.stopping.is_set():
             await free.acquire()
@@ -159,39 +204,57 @@ class Runner:
             for _ in range(slots - len(claims)):
                 free.release()
             for claim in claims:
-                assert self.driver is not None
-                execution = RunExecution(self.client, self.driver, claim, self.redactor)
+                execution = RunExecution(self.client, driver, claim, self.redactor, self.clock)
                 self.active[execution.run_id] = execution
                 task = asyncio.create_task(execution.execute())
+                self._executions.add(task)
                 task.add_done_callback(functools.partial(self._finished, execution.run_id, free))
 
     def _finished(self, run_id: str, free: asyncio.Semaphore, task: asyncio.Task[None]) -> None:
+        self._executions.discard(task)
         self.active.pop(run_id, None)
         free.release()
-        if not self.active:
-            self.idle.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("run %s ended with an error: %s", run_id, task.exception())
 
 
-async def run_runner(settings: RunnerSettings, environ: Mapping[str, str]) -> int:
-    """Serve one instance until told to stop; returns the process exit status.
+async def run_runner(
+    settings: RunnerSettings,
+    environ: Mapping[str, str],
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RunnerExit:
+    """Serve one instance until told to stop, from the working directory; returns the exit status.
 
     ``environ`` is the runner's environment without its token (the entry point removed it):
-    the agent's ``env`` and ``secretEnv`` values are taken from it.
+    the agent's ``env`` and ``secretEnv`` values are taken from it. Every way this ends is one
+    clear log line, not a traceback, except an error nobody foresaw.
     """
+    clock = clock or SystemClock()
     token = settings.token.get_secret_value()
     redactor = default_redactor()  # the one the log handler's filter uses
     redactor.add(token)
-    client = RunnerClient(settings.server, settings.instance, token)
-    runner = Runner(client, environ, Path.cwd(), redactor)
+    policy = RetryPolicy(
+        max_delay=settings.max_retry_seconds, give_up_after=settings.give_up_after_seconds
+    )
+    client = RunnerClient(
+        settings.server, settings.instance, token, clock=clock, policy=policy, transport=transport
+    )
+    runner = Runner(client, environ, Path.cwd(), redactor, clock)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in SIGNALS:
         loop.add_signal_handler(sig, runner.stopping.set)
     try:
-        return await runner.run()
+        await runner.run()
+        return RunnerExit.STOPPED
     except Unauthenticated as exc:
-        log.error("%s", exc.message)
-        return 3
+        log.error("%s; the agent program is stopped", exc.message)
+        return RunnerExit.REFUSED
+    except ControlPlaneUnreachable as exc:
+        log.error("%s; the agent program is stopped", exc.message)
+        return RunnerExit.UNREACHABLE
     finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
         await client.close()
