@@ -45,6 +45,7 @@ from clawfleet.services.dispatch import DispatchConfig, Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.secret_box import SecretBox, generate_key
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
@@ -180,6 +181,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         tasks=TaskService(db, clock, notifier),
         dispatcher=dispatcher,
         instances=instances,
+        runner_failures=RunnerFailures(db, clock, notifier),
         notifier=notifier,
         logs=_log_reader(runtimes),
         max_body_bytes=settings.api.max_body_bytes,

@@ -11,6 +11,7 @@ from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -27,6 +28,7 @@ class ApiState:
     tasks: TaskService
     dispatcher: Dispatcher
     instances: InstanceService
+    runner_failures: RunnerFailures
     notifier: Notifier
     logs: InstanceLogs
     max_body_bytes: int

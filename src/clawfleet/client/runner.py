@@ -161,6 +161,9 @@ class RunnerClient:
     async def complete(self, run_id: str, result: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call(f"/runs/{run_id}/complete", result))
 
+    async def start_failed(self, error: str, *, permanent: bool) -> None:
+        await self.call("/failed", {"error": error, "permanent": permanent})
+
 
 def _answer(response: httpx.Response) -> Any:
     """The JSON of a 2xx/3xx answer; the error a 4xx one means."""

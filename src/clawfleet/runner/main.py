@@ -28,7 +28,12 @@ import httpx
 from clawfleet.adapters.base import AgentBundle, Driver
 from clawfleet.client.runner import ControlPlaneUnreachable, RetryPolicy, RunnerClient
 from clawfleet.core.clock import Clock, SystemClock
-from clawfleet.core.errors import ConfigurationError, Unauthenticated
+from clawfleet.core.errors import (
+    ClawfleetError,
+    ConfigurationError,
+    TemporaryError,
+    Unauthenticated,
+)
 from clawfleet.core.redact import Redactor, default_redactor
 from clawfleet.core.settings import RunnerSettings
 from clawfleet.runner.execution import RunExecution
@@ -48,6 +53,8 @@ class RunnerExit(enum.IntEnum):
     ERROR = 1  # an error nobody foresaw (its traceback is in the log)
     REFUSED = 3  # the control plane refused the token: revoked, or not this instance's
     UNREACHABLE = 4  # no answer from the control plane for settings.give_up_after_seconds
+    START_FAILED = 5  # the agent program cannot start with this bundle (the cause is reported)
+    START_FAILED_TEMPORARILY = 6  # the agent program did not start, but may on a retry
 
 
 def make_driver(adapter: str) -> Driver:
@@ -62,6 +69,16 @@ def sensitive_env_values(env: Mapping[str, str], bundle: Mapping[str, Any]) -> l
     """The values of ``env`` that came from the agent's secretEnv (``bundle`` is the register
     answer's)."""
     return [env[name] for name in bundle.get("secretEnvNames", []) if name in env]
+
+
+class AgentStartFailed(ClawfleetError):
+    """The agent program could not start; the control plane has been told why."""
+
+    code = "agent-start-failed"
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class _StopRequested(Exception):
@@ -131,12 +148,29 @@ class Runner:
             },
             instructions=bundle_doc.get("instructions"),
         )
-        self.driver = make_driver(bundle.adapter)
-        await self.driver.start(bundle)
+        driver = await self._start_agent(bundle)
         log.info("runner for instance %s ready", registration["instance"]["name"])
         group.create_task(self._heartbeats())
         group.create_task(self._commands())
-        group.create_task(self._claims(self.driver))
+        group.create_task(self._claims(driver))
+
+    async def _start_agent(self, bundle: AgentBundle) -> Driver:
+        """Start the agent program through its driver. If it cannot start, tell the control
+        plane why (the user looks there, not in this log) and raise ``AgentStartFailed``."""
+        try:
+            self.driver = make_driver(bundle.adapter)
+            await self.driver.start(bundle)
+            return self.driver
+        except ClawfleetError as exc:
+            failed = AgentStartFailed(
+                self.redactor.redact(exc.message), permanent=not isinstance(exc, TemporaryError)
+            )
+        except Exception as exc:  # a driver bug: say so, then let its traceback reach the log
+            why = self.redactor.redact(f"the agent program could not start: {exc!r}")
+            await self.client.start_failed(why, permanent=False)
+            raise
+        await self.client.start_failed(failed.message, permanent=failed.permanent)
+        raise failed
 
     async def _drain(self) -> None:
         """Cancel what is running (reported as runner-lost, so tasks retry elsewhere), give the
@@ -254,6 +288,9 @@ async def run_runner(
     except ControlPlaneUnreachable as exc:
         log.error("%s; the agent program is stopped", exc.message)
         return RunnerExit.UNREACHABLE
+    except AgentStartFailed as exc:
+        log.error("%s", exc.message)
+        return RunnerExit.START_FAILED if exc.permanent else RunnerExit.START_FAILED_TEMPORARILY
     finally:
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)
