@@ -19,7 +19,7 @@ import enum
 import functools
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +99,10 @@ class Runner:
         workdir: Path,
         redactor: Redactor | None = None,
         clock: Clock | None = None,
+        drivers: Callable[[str], Driver] = make_driver,
     ) -> None:
         self.client = client
+        self.drivers = drivers
         self.env = env
         self.workdir = workdir
         self.redactor = redactor if redactor is not None else Redactor()
@@ -111,6 +113,8 @@ class Runner:
         self.concurrency = 1
         self.heartbeat_seconds = 2.0
         self.driver: Driver | None = None
+        self.bundle: AgentBundle | None = None
+        self.restarts = 0  # of the agent program, after it stopped on its own
         # Runs are not in the task group: one run failing to report must not end the others,
         # and at shutdown they outlive the loops to report that they were cut short.
         self._executions: set[asyncio.Task[None]] = set()
@@ -138,7 +142,7 @@ class Runner:
         self.redactor.add(*sensitive_env_values(self.env, bundle_doc))
         self.concurrency = int(registration.get("concurrency") or 1)
         self.heartbeat_seconds = float(registration.get("heartbeatSeconds") or 2.0)
-        bundle = AgentBundle(
+        bundle = self.bundle = AgentBundle(
             adapter=bundle_doc["adapter"],
             command=bundle_doc["command"],
             workdir=self.workdir,
@@ -150,7 +154,7 @@ class Runner:
         )
         driver = await self._start_agent(bundle)
         log.info("runner for instance %s ready", registration["instance"]["name"])
-        group.create_task(self._heartbeats())
+        group.create_task(self._heartbeats(driver, bundle))
         group.create_task(self._commands())
         group.create_task(self._claims(driver))
 
@@ -158,7 +162,7 @@ class Runner:
         """Start the agent program through its driver. If it cannot start, tell the control
         plane why (the user looks there, not in this log) and raise ``AgentStartFailed``."""
         try:
-            self.driver = make_driver(bundle.adapter)
+            self.driver = self.drivers(bundle.adapter)
             await self.driver.start(bundle)
             return self.driver
         except ClawfleetError as exc:
@@ -196,9 +200,9 @@ class Runner:
     # The loops end when cancelled; they also check `stopping`, so that one whose calls happen
     # not to suspend (nothing to wait for) cannot starve the task that cancels them.
 
-    async def _heartbeats(self) -> None:
+    async def _heartbeats(self, driver: Driver, bundle: AgentBundle) -> None:
         while not self.stopping.is_set():
-            liveness = "ready" if self.active else "idle"
+            liveness = await self._liveness(driver, bundle)
             answer = await self.client.heartbeat(liveness, list(self.active), [])
             await self._obey(answer.get("commands", []))
             if answer.get("stop"):
@@ -206,6 +210,33 @@ class Runner:
                 self.stopping.set()
                 return
             await self.clock.sleep(self.heartbeat_seconds)
+
+    async def _liveness(self, driver: Driver, bundle: AgentBundle) -> str:
+        """What the heartbeat says: ``busy`` while runs execute, ``ready`` when the agent program
+        can take one, ``degraded`` when it cannot. An agent program that stopped on its own (a
+        long-lived one died) is started again here, once no run is in flight on it."""
+        if not self.active and not await driver.ready():
+            await self._restart_agent(driver, bundle)
+        if not await driver.ready():
+            return "degraded"
+        return "busy" if self.active else "ready"
+
+    async def _restart_agent(self, driver: Driver, bundle: AgentBundle) -> None:
+        self.restarts += 1
+        # A program that dies at once would be restarted at every heartbeat: log the 1st, 2nd,
+        # 4th, 8th... time, so that the log stays bounded and still shows that it goes on.
+        loud = self.restarts & (self.restarts - 1) == 0
+        try:
+            await driver.start(bundle)
+        except ClawfleetError as exc:
+            if loud:
+                log.warning(
+                    "the agent program is not running and could not be started again "
+                    "(attempt %d): %s", self.restarts, exc.message,
+                )  # fmt: skip
+            return
+        if loud:
+            log.warning("the agent program had stopped; started it again (%d)", self.restarts)
 
     async def _commands(self) -> None:
         while not self.stopping.is_set():

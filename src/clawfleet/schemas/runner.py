@@ -8,7 +8,9 @@ from pydantic import Field
 
 from clawfleet.schemas.base import WireModel
 
-Liveness = Literal["starting", "ready", "waiting-model", "waiting-tool", "idle", "degraded"]
+# What a runner says in its heartbeats: "busy" while runs execute, "ready" when its agent
+# program can take one, "degraded" when it cannot; "starting" is set at registration.
+Liveness = Literal["starting", "ready", "busy", "waiting-model", "waiting-tool", "idle", "degraded"]
 
 
 class HeartbeatIn(WireModel):
