@@ -17,7 +17,7 @@ import pytest
 from clawfleet.adapters.base import AgentBundle, AgentEvent, RunInput
 from clawfleet.client.runner import RunnerClient
 from clawfleet.core.errors import PermanentError
-from clawfleet.runner.main import Runner
+from clawfleet.runner.loops import Runner
 from clawfleet.schemas.tasks import TaskIn
 from clawfleet.server import SYSTEM, ControlPlane
 from clawfleet.testing.clock import FakeClock

@@ -22,7 +22,7 @@ from clawfleet.client.runner import RunnerClient
 from clawfleet.core.logging import RedactingFilter
 from clawfleet.core.redact import REDACTED, Redactor
 from clawfleet.runner.execution import RunExecution
-from clawfleet.runner.main import Runner, sensitive_env_values
+from clawfleet.runner.loops import Runner, sensitive_env_values
 
 CLAIM = {"id": "r-1", "taskId": "t-1", "prompt": "go", "attempt": 1}
 

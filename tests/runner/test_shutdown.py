@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from clawfleet.domain.lifecycle import InstancePhase
 from clawfleet.runner.main import RunnerExit, run_runner
 from clawfleet.server import SYSTEM, ControlPlane
 from clawfleet.services.instances import STOP
@@ -91,4 +92,25 @@ async def test_a_stop_from_the_control_plane_drains_the_runner(
     await plane.app.state.api.instances.request(SYSTEM, name, STOP)
     await clock.run_for(2)
     assert await asyncio.wait_for(runner, 30) == RunnerExit.STOPPED
+    assert programs_in(instance.workdir) == []
+
+
+async def test_a_runner_for_a_stopped_instance_exits_with_one_line(
+    plane: ControlPlane,
+    clock: FakeClock,
+    wire: Wire,
+    launch: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    instance = await launch(**LONG_LIVED)
+    state = plane.app.state.api
+    row = (await state.instances.all())[0]
+    await state.instances.transition(row, InstancePhase.STOPPING)
+    status = await run_runner(instance.settings(), runner_env(), clock=clock, transport=wire)
+    assert status == RunnerExit.REFUSED
+    assert ("register", 409) in wire.answers
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is None
+    assert "is Stopping" in errors[0].getMessage()
     assert programs_in(instance.workdir) == []
