@@ -92,8 +92,7 @@ class Runner:
         self.concurrency = 1
         self.heartbeat_seconds = 2.0
         self.driver: Driver | None = None
-        self.bundle: AgentBundle | None = None
-        self.restarts = 0  # of the agent program, after it stopped on its own
+        self.agent_restarts = 0  # of the agent program, after it stopped on its own
         # Runs are not in the task group: one run failing to report must not end the others,
         # and at shutdown they outlive the loops to report that they were cut short.
         self._executions: set[asyncio.Task[None]] = set()
@@ -121,7 +120,7 @@ class Runner:
         self.redactor.add(*sensitive_env_values(self.env, bundle_doc))
         self.concurrency = int(registration.get("concurrency") or 1)
         self.heartbeat_seconds = float(registration.get("heartbeatSeconds") or 2.0)
-        bundle = self.bundle = AgentBundle(
+        bundle = AgentBundle(
             adapter=bundle_doc["adapter"],
             command=bundle_doc["command"],
             workdir=self.workdir,
@@ -174,7 +173,10 @@ class Runner:
                     task.cancel()
             await reported
         if self.driver is not None:
-            await self.driver.stop()
+            try:
+                await self.driver.stop()
+            except Exception:  # logged, so that the error that ended the runner stays its cause
+                log.exception("could not stop the agent program")
 
     # The loops end when cancelled; they also check `stopping`, so that one whose calls happen
     # not to suspend (nothing to wait for) cannot starve the task that cancels them.
@@ -201,21 +203,22 @@ class Runner:
         return "busy" if self.active else "ready"
 
     async def _restart_agent(self, driver: Driver, bundle: AgentBundle) -> None:
-        self.restarts += 1
+        self.agent_restarts += 1
+        attempt = self.agent_restarts
         # A program that dies at once would be restarted at every heartbeat: log the 1st, 2nd,
         # 4th, 8th... time, so that the log stays bounded and still shows that it goes on.
-        loud = self.restarts & (self.restarts - 1) == 0
+        loud = attempt & (attempt - 1) == 0
         try:
             await driver.start(bundle)
         except ClawfleetError as exc:
             if loud:
                 log.warning(
                     "the agent program is not running and could not be started again "
-                    "(attempt %d): %s", self.restarts, exc.message,
+                    "(attempt %d): %s", attempt, exc.message,
                 )  # fmt: skip
             return
         if loud:
-            log.warning("the agent program had stopped; started it again (%d)", self.restarts)
+            log.warning("the agent program had stopped; started it again (%d)", attempt)
 
     async def _commands(self) -> None:
         while not self.stopping.is_set():
