@@ -7,7 +7,6 @@ already be at head, via `clawfleet db upgrade`) → admin token → default tena
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -46,6 +45,7 @@ from clawfleet.services.dispatch import DispatchConfig, Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
 from clawfleet.services.secret_box import SecretBox, generate_key
 from clawfleet.services.tasks import TaskService
@@ -183,6 +183,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         runs=RunService(db, clock),
         dispatcher=dispatcher,
         instances=instances,
+        runner_failures=RunnerFailures(db, clock, notifier),
         notifier=notifier,
         logs=_log_reader(runtimes),
         max_body_bytes=settings.api.max_body_bytes,
@@ -251,6 +252,19 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | N
     """Serve until SIGINT/SIGTERM, then shut down cleanly."""
     check_listen_address(settings.host, settings.port)
     plane = await build_control_plane(settings)
+    try:
+        await serve_plane(plane, on_ready)
+    finally:
+        await plane.close()
+
+
+async def serve_plane(
+    plane: ControlPlane, on_ready: Callable[[ControlPlane], None] | None = None
+) -> None:
+    """Serve the API and run the controllers, side by side in one task group, until the API
+    server exits (SIGINT/SIGTERM) or one of them fails: that cancels the others, and its error
+    is raised, rather than leaving a server up without its controllers."""
+    settings = plane.settings
     config = uvicorn.Config(
         plane.app,
         host=settings.host,
@@ -262,26 +276,35 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None] | N
     )
     server = uvicorn.Server(config)
     stopping = asyncio.Event()
-    loops: list[asyncio.Task[None]] = []
+    await plane.start()
     try:
-        await plane.start()
-        serving = asyncio.create_task(server.serve())
-        # uvicorn exposes a flag, not an event, for "listening".
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        loops = [asyncio.create_task(c.run(stopping)) for c in plane.controllers]
-        loops.append(asyncio.create_task(_release_long_polls(server, plane.notifier)))
-        if server.started and on_ready is not None:
-            on_ready(plane)
+        async with asyncio.TaskGroup() as group:
+            serving = group.create_task(_serve_http(server, plane.notifier, stopping))
+            # uvicorn exposes a flag, not an event, for "listening".
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            for controller in plane.controllers:
+                group.create_task(controller.run(stopping))
+            group.create_task(_release_long_polls(server, plane.notifier))
+            if server.started and on_ready is not None:
+                on_ready(plane)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the one that failed; the others were cancelled
+
+
+async def _serve_http(server: uvicorn.Server, notifier: Notifier, stopping: asyncio.Event) -> None:
+    """Run uvicorn until it exits, then tell the controllers to stop. Cancelled (a sibling
+    failed), it still shuts down gracefully: open requests finish and the sockets close."""
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        notifier.shutdown()  # its sibling that would have released the long polls is gone too
         await serving
+        raise
     finally:
         stopping.set()
-        for loop in loops:
-            loop.cancel()
-        for loop in loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
-        await plane.close()
 
 
 async def _release_long_polls(server: uvicorn.Server, notifier: Notifier) -> None:

@@ -53,10 +53,22 @@ EVENT_TYPES = frozenset({"message", "tool_call", "log", "usage", "progress", "st
 
 class Driver(Protocol):
     async def start(self, bundle: AgentBundle) -> None:
-        """Prepare (and for long-lived programs, start) the agent program."""
+        """Prepare (and for long-lived programs, start) the agent program.
+
+        Called once when the runner starts, and again whenever ``ready()`` turns False with no
+        run in flight (a long-lived program died): so it must bring a stopped program back.
+        Idempotent: with the same bundle and the program running, it does nothing.
+
+        Raises ``PermanentError`` when this bundle cannot work (another adapter, a bad config,
+        a program that is not installed or not executable: ``ProgramStartError``), with a
+        message for the user, who reads it as the instance's ``lastError``; the runner reports
+        it to the control plane and exits. ``TemporaryError`` means it may work on a retry.
+        Never puts an environment value in a message: bundle variables may be secret.
+        """
 
     async def ready(self) -> bool:
-        """True when runs can be executed."""
+        """True when a run can be executed now (``start`` succeeded and, for a long-lived
+        program, it still runs). Cheap, never raises: the runner asks before every heartbeat."""
 
     def execute(self, run: RunInput) -> AsyncIterator[AgentEvent]:
         """Run one task attempt; yields events and ends with one ``result`` event. Never raises

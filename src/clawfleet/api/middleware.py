@@ -8,6 +8,7 @@ probes and sign-in needs a valid bearer token before any body is read or any han
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -36,13 +37,21 @@ SECURITY_HEADERS = (
 
 DOCS_PATH = "/api/v1/docs"  # Swagger UI needs its scripts: no content-security-policy there
 
+# The runner protocol's routine calls: every runner heartbeats every few seconds and holds two
+# long polls, so at INFO they would be most of the log. They are logged at DEBUG when they
+# succeed; their errors, and every other request, at INFO.
+ROUTINE_PATHS = re.compile(
+    r"/api/v1/runner/instances/[^/]+/(heartbeat|claim|commands|commands/ack|runs/[^/]+/events)"
+)
+
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}
 )
 
 
 class RequestContextMiddleware:
-    """Assigns a request id, echoes it in ``X-Request-Id`` and logs one line per request."""
+    """Assigns a request id, echoes it in ``X-Request-Id`` and logs one line per request (the
+    runner protocol's routine ones at DEBUG: ``ROUTINE_PATHS``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,7 +80,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+            routine = status < 400 and ROUTINE_PATHS.fullmatch(scope["path"]) is not None
+            level = logging.DEBUG if routine else logging.INFO
+            log.log(level, "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
             request_id_var.reset(token)
             principal_var.set(None)
 

@@ -11,6 +11,7 @@ from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
@@ -29,6 +30,7 @@ class ApiState:
     runs: RunService
     dispatcher: Dispatcher
     instances: InstanceService
+    runner_failures: RunnerFailures
     notifier: Notifier
     logs: InstanceLogs
     max_body_bytes: int

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from clawfleet.cli import auth, ops, resources, runs, up
-from clawfleet.cli.common import GLOBALS, out
+from clawfleet.cli.common import GLOBALS, handle_errors, out
 
 app = typer.Typer(
     name="clawfleet",
@@ -70,13 +70,19 @@ app.add_typer(up.db_app, name="db")
 
 
 @app.command("runner", hidden=True)
+@handle_errors
 def runner() -> None:
     """Run the runner of one instance (started by a runtime, not by hand)."""
     from clawfleet.core.logging import configure_logging
-    from clawfleet.runner.main import run_from_environment
+    from clawfleet.core.settings import load_runner_settings
+    from clawfleet.runner.main import run_runner
 
-    configure_logging(os.environ.get("CLAWFLEET_LOG__LEVEL", "info"))
-    raise typer.Exit(asyncio.run(run_from_environment(dict(os.environ))))
+    settings = load_runner_settings()
+    # The token leaves the environment before anything else happens: every process the runner
+    # starts (the agent program above all) inherits os.environ, and must never see it.
+    os.environ.pop("CLAWFLEET_RUNNER_TOKEN", None)
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    raise typer.Exit(asyncio.run(run_runner(settings, dict(os.environ))))
 
 
 def main() -> None:

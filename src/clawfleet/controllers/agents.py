@@ -26,6 +26,7 @@ from clawfleet.schemas.base import parse_duration
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.instances import RESTART, STOP, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.runner_failures import start_failure
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -291,6 +292,7 @@ class AgentController(Controller):
         )  # fmt: skip
 
     async def _crashed(self, row: dict[str, Any], why: str) -> None:
+        why = start_failure(row) or why  # the runner's own word on why it could not start
         await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
         row["restarts"] += 1
         failures = row["consecutive_failures"] + 1

@@ -1,13 +1,16 @@
-"""One typed settings tree for the control plane.
+"""One typed settings tree for the control plane, and a small one for the runner.
 
 Sources, strongest first: explicit overrides (CLI flags), ``CLAWFLEET_*`` environment variables
 (``__`` nests: ``CLAWFLEET_API__MAX_BODY_BYTES=1048576``), an optional YAML config file
 (``CLAWFLEET_CONFIG_FILE`` or ``--config``), then defaults. Built once in an entry point and passed
-down; library code never reads the environment.
+down; library code never reads the environment. The runner reads only its own
+``CLAWFLEET_RUNNER_*`` variables (``RunnerSettings``): it runs beside an agent, not beside the
+control plane's settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,6 +129,60 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+
+class RunnerSettings(BaseSettings):
+    """What ``clawfleet runner`` is started with. The runtime that launches an instance sets
+    ``CLAWFLEET_RUNNER_SERVER``, ``CLAWFLEET_RUNNER_INSTANCE`` and ``CLAWFLEET_RUNNER_TOKEN`` (a
+    token good for that one instance); everything else has a default
+    (``CLAWFLEET_RUNNER_LOG__LEVEL=debug``, ``CLAWFLEET_RUNNER_GIVE_UP_AFTER_SECONDS=600``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLAWFLEET_RUNNER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    server: str = Field(min_length=1)
+    instance: str = Field(min_length=1)
+    token: SecretStr
+    # A runner whose control plane is gone retries with backoff up to one try per
+    # `max_retry_seconds`, and exits (stopping its agent program) after `give_up_after_seconds`
+    # without reaching it: long enough to outlive a restart or an upgrade, short enough that
+    # orphans do not run for ever.
+    max_retry_seconds: float = Field(60.0, gt=0)
+    give_up_after_seconds: float = Field(3600.0, gt=0)
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_runner_settings(**overrides: Any) -> RunnerSettings:
+    """Build the runner's settings from the environment; raise ``ConfigurationError`` naming
+    the variable that is missing or wrong."""
+    try:
+        return RunnerSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_runner_variable(err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid runner environment: {problems} (the runtime that starts a runner sets "
+            "CLAWFLEET_RUNNER_SERVER, CLAWFLEET_RUNNER_INSTANCE and CLAWFLEET_RUNNER_TOKEN)"
+        ) from exc
+    except SettingsError as exc:
+        raise ConfigurationError(f"invalid runner environment: {exc}") from exc
+
+
+def _runner_variable(loc: Sequence[int | str]) -> str:
+    return "CLAWFLEET_RUNNER_" + "__".join(str(part) for part in loc).upper()
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:

@@ -15,6 +15,7 @@ from typing import Any
 
 from clawfleet.adapters.base import Driver, RunInput
 from clawfleet.client.runner import RunnerClient
+from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ class RunExecution:
         driver: Driver,
         claim: dict[str, Any],
         redactor: Redactor | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.driver = driver
+        self.clock = clock or SystemClock()
         # Without values of its own a Redactor still blanks out bearer tokens.
         self.redactor = redactor if redactor is not None else Redactor()
         self.run_id: str = claim["id"]
@@ -68,10 +71,14 @@ class RunExecution:
         except Exception as exc:  # report, do not crash the run
             self.add_event("log", {"level": "warning", "text": f"steer not delivered: {exc}"})
 
+    async def _cancel_after(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        await self.cancel("timeout")
+
     async def _flush_loop(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(COALESCE_SECONDS)
+            await self.clock.sleep(COALESCE_SECONDS)
             self._wake.clear()
             await self._flush()
 
@@ -83,12 +90,31 @@ class RunExecution:
 
     async def execute(self) -> None:
         flusher = asyncio.create_task(self._flush_loop())
+        try:
+            result, usage = await self._drive()
+            self.add_event("result", result)
+        finally:
+            # The flusher may be mid-batch; stop it, then send what is left with the result.
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        if len(self._pending) > BATCH_MAX:
+            await self._flush()
+        await self.client.complete(self.run_id, {
+            "events": self._pending,
+            "status": result.get("status", "failed"),
+            "output": result.get("output"),
+            "failureKind": result.get("failureKind"),
+            "error": result.get("error"),
+            "usage": usage or None,
+        })  # fmt: skip
+
+    async def _drive(self) -> tuple[dict[str, Any], dict[str, int]]:
+        """Run the attempt through the driver: its result (redacted) and summed usage."""
         result: dict[str, Any] = {"status": "failed", "failureKind": "invalid-output",
                                   "error": "the agent ended without a result"}  # fmt: skip
         usage: dict[str, int] = {}
-        timer = asyncio.get_running_loop().call_later(
-            self.timeout, lambda: asyncio.ensure_future(self.cancel("timeout"))
-        ) if self.timeout else None  # fmt: skip
+        timer = asyncio.ensure_future(self._cancel_after(self.timeout)) if self.timeout else None
         try:
             async for event in self.driver.execute(self.input):
                 data = dict(event.data)
@@ -119,19 +145,4 @@ class RunExecution:
                 "failureKind": "runner-lost",
                 "error": "the runner is shutting down",
             }
-        result = self.redactor.redact_obj(result)
-        self.add_event("result", result)
-        # The flusher may be mid-batch; stop it, then send what is left with the result.
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        if len(self._pending) > BATCH_MAX:
-            await self._flush()
-        await self.client.complete(self.run_id, {
-            "events": self._pending,
-            "status": result.get("status", "failed"),
-            "output": result.get("output"),
-            "failureKind": result.get("failureKind"),
-            "error": result.get("error"),
-            "usage": usage or None,
-        })  # fmt: skip
+        return self.redactor.redact_obj(result), usage

@@ -8,7 +8,9 @@ from pydantic import Field
 
 from clawfleet.schemas.base import WireModel
 
-Liveness = Literal["starting", "ready", "waiting-model", "waiting-tool", "idle", "degraded"]
+# What a runner says in its heartbeats: "busy" while runs execute, "ready" when its agent
+# program can take one, "degraded" when it cannot; "starting" is set at registration.
+Liveness = Literal["starting", "ready", "busy", "waiting-model", "waiting-tool", "idle", "degraded"]
 
 
 class HeartbeatIn(WireModel):
@@ -44,3 +46,15 @@ class CompleteIn(WireModel):
 
 class CommandsWaitIn(WireModel):
     wait: float = Field(default=25.0, ge=0, le=60)
+
+
+class StartFailedIn(WireModel):
+    """The runner could not start its agent program, and says why before it exits."""
+
+    error: str = Field(min_length=1, max_length=4096)
+    # True when retrying with the same bundle cannot help (e.g. the program is not installed).
+    permanent: bool = True
+
+
+class StartFailedOut(WireModel):
+    recorded: bool = True

@@ -7,7 +7,15 @@ from fastapi import APIRouter, Body
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import WireModel
-from clawfleet.schemas.runner import ClaimIn, CommandsWaitIn, CompleteIn, EventsIn, HeartbeatIn
+from clawfleet.schemas.runner import (
+    ClaimIn,
+    CommandsWaitIn,
+    CompleteIn,
+    EventsIn,
+    HeartbeatIn,
+    StartFailedIn,
+    StartFailedOut,
+)
 from clawfleet.services.runner_protocol import check_runner
 
 router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
@@ -73,3 +81,14 @@ async def complete(
 ) -> dict[str, Any]:
     check_runner(ctx.principal, instance_id)
     return await state.dispatcher.outcomes.complete(instance_id, run_id, body)
+
+
+@router.post("/failed", summary="The runner could not start its agent program: why")
+async def start_failed(
+    ctx: Ctx, state: State, instance_id: str, body: Annotated[StartFailedIn, Body()]
+) -> StartFailedOut:
+    check_runner(ctx.principal, instance_id)
+    await state.runner_failures.record_start_failure(
+        instance_id, body.error, permanent=body.permanent
+    )
+    return StartFailedOut()
