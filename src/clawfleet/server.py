@@ -39,6 +39,7 @@ from clawfleet.core.settings import Settings
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.services.agents import AgentService
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.bindings import BindingIndex
 from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
@@ -170,6 +171,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         ),
     )
     instances = InstanceService(db, clock, notifier)
+    agents = AgentService(db, clock, box)
     local = LocalRuntime(settings.resolved_data_dir / "instances", clock=clock)
     runtimes: dict[str, Runtime] = {local.name: local}
     state = ApiState(
@@ -178,6 +180,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         identity=IdentityService(db, clock, tokens, bindings, box),
         audit=AuditLog(db, clock),
         resources=resources,
+        agents=agents,
         tasks=TaskService(db, clock, notifier),
         dispatcher=dispatcher,
         instances=instances,
@@ -196,7 +199,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     )
     controllers: list[Controller] = [
         AgentController(
-            db, clock, notifier, resources=resources, instances=instances, tokens=tokens,
+            db, clock, notifier, agents=agents, instances=instances, tokens=tokens,
             dispatcher=dispatcher, runtimes=runtimes, config=config,
         ),
         RunReaper(db, clock, notifier, dispatcher, local),

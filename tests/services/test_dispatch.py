@@ -30,13 +30,14 @@ class World:
     def __init__(self, plane: ControlPlane) -> None:
         state = plane.app.state.api
         self.resources = state.resources
+        self.agents = state.agents
         self.tasks: TaskService = state.tasks
         self.dispatcher: Dispatcher = state.dispatcher
         self.instances: InstanceService = state.instances
 
     async def agent(self, name: str, **spec: Any) -> Any:
         await self.resources.apply(SYSTEM, AgentIn.model_validate(agent(name, **spec)))
-        return next(a for a in await self.resources.all_of_kind("Agent") if a.key.name == name)
+        return next(a for a in await self.agents.all_agents() if a.key.name == name)
 
     async def instance(self, record: Any) -> str:
         row = await self.instances.create(record, "local")

@@ -55,7 +55,7 @@ async def test_a_submit_on_one_replica_wakes_a_claim_on_another(
 ) -> None:
     state = plane.app.state.api
     await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a")))
-    record = (await state.resources.all_of_kind("Agent"))[0]
+    record = (await state.agents.all_agents())[0]
     row = await state.instances.create(record, "local")
     await state.instances.transition(row, InstancePhase.STARTING)
     dsn = db_url  # postgresql://... for asyncpg

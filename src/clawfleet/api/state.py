@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from clawfleet.api.ratelimit import RateLimits
 from clawfleet.core.clock import Clock, SystemClock
+from clawfleet.services.agents import AgentService
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
@@ -24,6 +25,7 @@ class ApiState:
     identity: IdentityService
     audit: AuditLog
     resources: ResourceService
+    agents: AgentService
     tasks: TaskService
     dispatcher: Dispatcher
     instances: InstanceService

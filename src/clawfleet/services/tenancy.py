@@ -1,0 +1,81 @@
+"""Tenants and projects as resources: where they are authorized, what they show, what they own.
+
+A Tenant is authorized as the tenant it names and a Project as the project it names, so a tenant
+admin can manage its own projects and only cluster admins create tenants. A get shows the quota
+usage next to the quota. Deleting either is refused while it still holds resources: the
+ownership tree (tenant → project → agents, secrets) is deleted from the leaves up, which is the
+order ``delete -f`` uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clawfleet.core.errors import Forbidden, HasDependents
+from clawfleet.domain.resources import ResourceKey, ResourceRecord
+from clawfleet.services import quotas
+from clawfleet.services.context import RequestContext
+from clawfleet.services.resource_hooks import Desired, KindHooks
+from clawfleet.store.repositories.resources import ResourceRepository
+
+
+def where(key: ResourceKey) -> tuple[str, str | None]:
+    """The (tenant, project) a resource belongs to, for authorization."""
+    if key.kind == "Tenant":
+        return key.name, None
+    if key.kind == "Project":
+        return key.tenant, key.name
+    return key.tenant, key.project or None
+
+
+async def _with_usage(
+    conn: AsyncConnection, record: ResourceRecord, view: dict[str, Any]
+) -> dict[str, Any]:
+    tenant, project = where(record.key)
+    return {
+        **view,
+        "status": {**view["status"], "usage": await quotas.report(conn, tenant, project)},
+    }
+
+
+class TenantHooks(KindHooks):
+    def refuse_update(self, ctx: RequestContext, current: ResourceRecord, desired: Desired) -> None:
+        # A tenant's quota is set by cluster admins: its own admins may not raise it.
+        if ctx.principal.is_admin:
+            return
+        if current.spec.get("quota") != desired.spec.get("quota"):
+            raise Forbidden(f"only cluster admins change the quota of tenant {current.key.name!r}")
+
+    async def show(
+        self, conn: AsyncConnection, record: ResourceRecord, view: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await _with_usage(conn, record, view)
+
+    async def deleting(self, conn: AsyncConnection, record: ResourceRecord) -> dict[str, Any]:
+        name = record.key.name
+        count = await ResourceRepository(conn).count_in_scope(tenant=name, project=None)
+        if count:
+            raise HasDependents(
+                f"tenant {name!r} still has {count} resource(s); delete them first "
+                f"(`clawfleet get projects --tenant {name}`)"
+            )
+        return {}
+
+
+class ProjectHooks(KindHooks):
+    async def show(
+        self, conn: AsyncConnection, record: ResourceRecord, view: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await _with_usage(conn, record, view)
+
+    async def deleting(self, conn: AsyncConnection, record: ResourceRecord) -> dict[str, Any]:
+        key = record.key
+        count = await ResourceRepository(conn).count_in_scope(tenant=key.tenant, project=key.name)
+        if count:
+            raise HasDependents(
+                f"project {key.name!r} still has {count} resource(s); delete them first "
+                f"(`clawfleet get agents,secrets --tenant {key.tenant} --project {key.name}`)"
+            )
+        return {}
