@@ -46,7 +46,7 @@ from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principa
 from clawfleet.services.dispatch import DispatchConfig, Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
-from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.resources import Limits, ResourceService, kind_hooks
 from clawfleet.services.secret_box import SecretBox, generate_key
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
@@ -148,7 +148,10 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         idempotency_ttl_seconds=settings.api.idempotency_ttl_seconds,
     )
     bindings = BindingIndex(db, clock)
-    resources = ResourceService(db, clock, box, limits, on_change=_invalidate_bindings(bindings))
+    resources = ResourceService(
+        db, clock, box, limits,
+        hooks=kind_hooks(box, tokens), on_change=_invalidate_bindings(bindings),
+    )  # fmt: skip
     await resources.ensure(
         SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})
     )

@@ -295,7 +295,9 @@ class IdentityService:
             rows = await repo.service_accounts(tenant)
             visible = {t for t, _ in scopes} if scopes is not None else None
             return [
-                _sa_view(row, await repo.keys_of(_sa_principal(row["tenant"], row["name"])))
+                _sa_view(
+                    row, await repo.keys_of(service_account_principal(row["tenant"], row["name"]))
+                )
                 for row in rows
                 if visible is None or row["tenant"] in visible
             ]
@@ -317,7 +319,7 @@ class IdentityService:
         expires_at = self.clock.now() + timedelta(seconds=expires_in) if expires_in else None
         key_id, key = await self.tokens.mint_key(
             name=f"key:{row['tenant']}/{row['name']}",
-            principal=_sa_principal(row["tenant"], row["name"]),
+            principal=service_account_principal(row["tenant"], row["name"]),
             role="serviceaccount",
             tenant=row["tenant"],
             expires_at=expires_at,
@@ -336,7 +338,9 @@ class IdentityService:
     async def revoke_key(self, ctx: RequestContext, name: str, key_id: str) -> None:
         row = await self._service_account(ctx, name, Verb.UPDATE)
         async with self.db.read() as conn:
-            keys = await IdentityRepository(conn).keys_of(_sa_principal(row["tenant"], row["name"]))
+            keys = await IdentityRepository(conn).keys_of(
+                service_account_principal(row["tenant"], row["name"])
+            )
         if key_id not in {key["id"] for key in keys}:
             raise NotFound(f"key {key_id!r} of service account {name!r} not found")
         await self.tokens.revoke(key_id)
@@ -353,7 +357,8 @@ class IdentityService:
             )
 
 
-def _sa_principal(tenant: str, name: str) -> str:
+def service_account_principal(tenant: str, name: str) -> str:
+    """The principal of a service account: the name its API keys authenticate as."""
     return f"serviceaccount:{tenant}/{name}"
 
 

@@ -72,8 +72,9 @@ class KindHooks:
         removed, for the audit record (no values)."""
         return {}
 
-    def deleted(self, record: ResourceRecord) -> None:
-        """After the delete committed: drop what this process caches about the resource."""
+    def deleted(self, record: ResourceRecord, removed: dict[str, Any]) -> None:
+        """After the delete committed: drop what this process caches about the resource and
+        what went with it (``removed`` is what ``deleting`` returned)."""
 
     def created_details(self, desired: Desired) -> dict[str, Any]:
         """The audit details of a create: names of what was set, never values."""

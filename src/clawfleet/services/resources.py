@@ -43,6 +43,7 @@ from clawfleet.services.scoping import parent_key, resolve_key
 from clawfleet.services.secret_box import SecretBox
 from clawfleet.services.secrets import SecretHooks
 from clawfleet.services.tenancy import ProjectHooks, TenantHooks, where
+from clawfleet.services.tokens import TokenService
 from clawfleet.services.views import view_resource
 from clawfleet.store.db import Database
 from clawfleet.store.repositories.resources import ResourceRepository
@@ -61,9 +62,9 @@ class Limits:
     idempotency_ttl_seconds: int = 24 * 3600
 
 
-def kind_hooks(box: SecretBox) -> dict[str, KindHooks]:
+def kind_hooks(box: SecretBox, tokens: TokenService) -> dict[str, KindHooks]:
     """The kinds that need more than the generic flow; every other kind gets ``NO_HOOKS``."""
-    return {"Secret": SecretHooks(box), "Tenant": TenantHooks(), "Project": ProjectHooks()}
+    return {"Secret": SecretHooks(box), "Tenant": TenantHooks(tokens), "Project": ProjectHooks()}
 
 
 def _parse_version(text: str | None) -> int | None:
@@ -120,13 +121,13 @@ class ResourceService:
         box: SecretBox,
         limits: Limits | None = None,
         *,
-        hooks: Mapping[str, KindHooks] | None = None,
+        hooks: Mapping[str, KindHooks],
         on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.limits = limits or Limits()
-        self.hooks = kind_hooks(box) if hooks is None else dict(hooks)
+        self.hooks = dict(hooks)
         self.answers = IdempotentAnswers(clock, box, self.limits.idempotency_ttl_seconds)
         # Told the kind of every resource that was written (caches such as RoleBindings).
         self.on_change = on_change or (lambda _kind: None)
@@ -307,7 +308,7 @@ class ResourceService:
             if not await repo.delete(current.uid, expected_version=current.resource_version):
                 raise stale_version(key)
             await self._audit(conn, ctx, "delete", key, details)
-        hooks.deleted(current)
+        hooks.deleted(current, details)
         self.on_change(key.kind)
         return view_resource(current)
 

@@ -4,7 +4,7 @@ A Tenant is authorized as the tenant it names and a Project as the project it na
 admin can manage its own projects and only cluster admins create tenants. A get shows the quota
 usage next to the quota. Deleting either is refused while it still holds resources: the
 ownership tree (tenant → project → agents, secrets) is deleted from the leaves up, which is the
-order ``delete -f`` uses.
+order ``delete -f`` uses. A tenant's service accounts are the exception: they go with it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from clawfleet.core.errors import Forbidden, HasDependents
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.services import quotas
 from clawfleet.services.context import RequestContext
+from clawfleet.services.identity import service_account_principal
 from clawfleet.services.resource_hooks import Desired, KindHooks
+from clawfleet.services.tokens import TokenService
+from clawfleet.store.repositories.identity import IdentityRepository
 from clawfleet.store.repositories.resources import ResourceRepository
 
 
@@ -41,6 +44,9 @@ async def _with_usage(
 
 
 class TenantHooks(KindHooks):
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+
     def refuse_update(self, ctx: RequestContext, current: ResourceRecord, desired: Desired) -> None:
         # A tenant's quota is set by cluster admins: its own admins may not raise it.
         if ctx.principal.is_admin:
@@ -61,7 +67,31 @@ class TenantHooks(KindHooks):
                 f"tenant {name!r} still has {count} resource(s); delete them first "
                 f"(`clawfleet get projects --tenant {name}`)"
             )
-        return {}
+        return await self._delete_service_accounts(conn, name)
+
+    async def _delete_service_accounts(self, conn: AsyncConnection, tenant: str) -> dict[str, Any]:
+        """Delete the tenant's service accounts and their API keys, in the tenant's transaction.
+
+        They are not children that block the delete, as projects and RoleBindings are: by the
+        time a tenant may go, its RoleBindings are gone, so its service accounts hold no role
+        anywhere and their keys open nothing a user would miss; and no ``delete -f`` could
+        remove them, since they are not declared in files. Left behind, their keys would still
+        sign in as the tenant, and a later tenant of the same name would inherit them. The key
+        rows are deleted, not merely revoked, so that nothing of them is listed under a new
+        service account of the same name; the tenant's audit record keeps what was removed.
+        """
+        repo = IdentityRepository(conn)
+        accounts = [row["name"] for row in await repo.service_accounts(tenant)]
+        principals = [service_account_principal(tenant, name) for name in accounts]
+        keys = await repo.delete_keys_of(principals)
+        await repo.delete_service_accounts(tenant)
+        return {"serviceAccounts": accounts, "apiKeys": keys} if accounts else {}
+
+    def deleted(self, record: ResourceRecord, removed: dict[str, Any]) -> None:
+        # Only now: a check cached before the commit would let the keys in for a while longer.
+        tenant = record.key.name
+        accounts = removed.get("serviceAccounts", [])
+        self.tokens.forget_principals({service_account_principal(tenant, n) for n in accounts})
 
 
 class ProjectHooks(KindHooks):
