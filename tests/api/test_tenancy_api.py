@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import tenant
+from tests.factories import agent, project, secret, tenant
 
 ACME = {"tenant": "acme"}
 
@@ -46,3 +46,54 @@ async def test_a_new_tenant_of_the_same_name_inherits_no_keys(
     again = (await api.get("/api/v1/serviceaccounts", params=ACME)).json()["items"]
     assert [(sa["name"], sa["keys"]) for sa in again] == [("ci", [])]
     assert (await anon.get("/api/v1/whoami", headers=old_key)).status_code == 401
+
+
+async def test_a_blocked_tenant_delete_names_the_kinds_that_block_it(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    binding = {
+        "kind": "RoleBinding",
+        "metadata": {"name": "alice-dev", "tenant": "acme"},
+        "spec": {"role": "developer", "subjects": [{"kind": "User", "name": "alice"}]},
+    }
+    assert (await api.post("/api/v1/apply", json=binding)).status_code == 201
+
+    blocked = await api.delete("/api/v1/tenants/acme")
+
+    assert blocked.status_code == 409 and blocked.json()["code"] == "has-dependents"
+    assert blocked.json()["detail"] == (
+        "tenant 'acme' still has 1 RoleBinding; delete it first "
+        "(`clawfleet get rolebindings --tenant acme`)"
+    )
+
+
+async def test_the_hint_lists_every_blocking_kind_and_looks_in_every_project(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    for name in ("web", "ops"):
+        await api.post("/api/v1/projects", json=project(name, tenant="acme"))
+    await api.post("/api/v1/agents", json=agent("a1", tenant="acme", project="web"))
+
+    blocked = (await api.delete("/api/v1/tenants/acme")).json()["detail"]
+
+    assert blocked == (
+        "tenant 'acme' still has 2 Projects and 1 Agent; delete them first "
+        "(`clawfleet get projects,agents --tenant acme --all-projects`)"
+    )
+
+
+async def test_a_blocked_project_delete_names_what_it_holds(api: httpx.AsyncClient) -> None:
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    await api.post("/api/v1/projects", json=project("web", tenant="acme"))
+    await api.post("/api/v1/secrets", json=secret("s1", "acme", "web", k="v"))
+    await api.post("/api/v1/secrets", json=secret("s2", "acme", "web", k="v"))
+
+    blocked = await api.delete("/api/v1/projects/web", params=ACME)
+
+    assert blocked.status_code == 409 and blocked.json()["code"] == "has-dependents"
+    assert blocked.json()["detail"] == (
+        "project 'web' still has 2 Secrets; delete them first "
+        "(`clawfleet get secrets --tenant acme --project web`)"
+    )

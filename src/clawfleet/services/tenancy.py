@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.errors import Forbidden, HasDependents
+from clawfleet.domain.kinds import ALL_KINDS, Scope
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.services import quotas
 from clawfleet.services.context import RequestContext
@@ -43,6 +44,26 @@ async def _with_usage(
     }
 
 
+def _refuse_if_holding(what: str, held: dict[str, int], scope: str, *, tenant_wide: bool) -> None:
+    """HasDependents naming each kind still held, with the command that lists exactly them
+    (``scope``: the command's flags that name the tenant or project)."""
+    if not held:
+        return
+    kinds = [info for info in ALL_KINDS if info.kind in held]  # parents first, as apply does
+    counts = [
+        f"{held[info.kind]} {info.kind}{'' if held[info.kind] == 1 else 's'}" for info in kinds
+    ]
+    listed = " and ".join([", ".join(counts[:-1]), counts[-1]] if len(counts) > 1 else counts)
+    # Inside a tenant, project-scoped kinds live in projects other than the default one too.
+    if tenant_wide and any(info.scope is Scope.PROJECT for info in kinds):
+        scope += " --all-projects"
+    plurals = ",".join(info.plural for info in kinds)
+    pronoun = "it" if sum(held.values()) == 1 else "them"
+    raise HasDependents(
+        f"{what} still has {listed}; delete {pronoun} first (`clawfleet get {plurals} {scope}`)"
+    )
+
+
 class TenantHooks(KindHooks):
     def __init__(self, tokens: TokenService) -> None:
         self.tokens = tokens
@@ -61,12 +82,8 @@ class TenantHooks(KindHooks):
 
     async def deleting(self, conn: AsyncConnection, record: ResourceRecord) -> dict[str, Any]:
         name = record.key.name
-        count = await ResourceRepository(conn).count_in_scope(tenant=name, project=None)
-        if count:
-            raise HasDependents(
-                f"tenant {name!r} still has {count} resource(s); delete them first "
-                f"(`clawfleet get projects --tenant {name}`)"
-            )
+        held = await ResourceRepository(conn).count_in_scope(tenant=name, project=None)
+        _refuse_if_holding(f"tenant {name!r}", held, f"--tenant {name}", tenant_wide=True)
         return await self._delete_service_accounts(conn, name)
 
     async def _delete_service_accounts(self, conn: AsyncConnection, tenant: str) -> dict[str, Any]:
@@ -102,10 +119,7 @@ class ProjectHooks(KindHooks):
 
     async def deleting(self, conn: AsyncConnection, record: ResourceRecord) -> dict[str, Any]:
         key = record.key
-        count = await ResourceRepository(conn).count_in_scope(tenant=key.tenant, project=key.name)
-        if count:
-            raise HasDependents(
-                f"project {key.name!r} still has {count} resource(s); delete them first "
-                f"(`clawfleet get agents,secrets --tenant {key.tenant} --project {key.name}`)"
-            )
+        held = await ResourceRepository(conn).count_in_scope(tenant=key.tenant, project=key.name)
+        scope = f"--tenant {key.tenant} --project {key.name}"
+        _refuse_if_holding(f"project {key.name!r}", held, scope, tenant_wide=False)
         return {}
