@@ -48,6 +48,7 @@ from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import Limits, ResourceService, kind_hooks
 from clawfleet.services.secret_box import SecretBox, generate_key
+from clawfleet.services.sessions import SessionService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store import migrate
@@ -177,10 +178,12 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     agents = AgentService(db, clock, box)
     local = LocalRuntime(settings.resolved_data_dir / "instances", clock=clock)
     runtimes: dict[str, Runtime] = {local.name: local}
+    sessions = SessionService(db, clock, tokens, bindings, box)
     state = ApiState(
         db=db,
         tokens=tokens,
-        identity=IdentityService(db, clock, tokens, bindings, box),
+        sessions=sessions,
+        identity=IdentityService(db, clock, tokens, sessions),
         audit=AuditLog(db, clock),
         resources=resources,
         agents=agents,

@@ -12,6 +12,7 @@ from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
+from clawfleet.services.sessions import SessionService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -22,6 +23,7 @@ from clawfleet.store.notify import Notifier
 class ApiState:
     db: Database
     tokens: TokenService
+    sessions: SessionService
     identity: IdentityService
     audit: AuditLog
     resources: ResourceService
