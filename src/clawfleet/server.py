@@ -38,16 +38,18 @@ from clawfleet.core.settings import Settings
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.services.agents import AgentService
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.bindings import BindingIndex
 from clawfleet.services.context import DEFAULT_PROJECT, DEFAULT_TENANT, Principal, RequestContext
 from clawfleet.services.dispatch import DispatchConfig, Dispatcher
 from clawfleet.services.identity import IdentityService
 from clawfleet.services.instances import InstanceService
-from clawfleet.services.resources import Limits, ResourceService
+from clawfleet.services.resources import Limits, ResourceService, kind_hooks
 from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
 from clawfleet.services.secret_box import SecretBox, generate_key
+from clawfleet.services.sessions import SessionService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store import migrate
@@ -148,7 +150,10 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         idempotency_ttl_seconds=settings.api.idempotency_ttl_seconds,
     )
     bindings = BindingIndex(db, clock)
-    resources = ResourceService(db, clock, box, limits, on_change=_invalidate_bindings(bindings))
+    resources = ResourceService(
+        db, clock, box, limits,
+        hooks=kind_hooks(box, tokens), on_change=_invalidate_bindings(bindings),
+    )  # fmt: skip
     await resources.ensure(
         SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})
     )
@@ -171,14 +176,18 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         ),
     )
     instances = InstanceService(db, clock, notifier)
+    agents = AgentService(db, clock, box)
     local = LocalRuntime(settings.resolved_data_dir / "instances", clock=clock)
     runtimes: dict[str, Runtime] = {local.name: local}
+    sessions = SessionService(db, clock, tokens, bindings, box)
     state = ApiState(
         db=db,
         tokens=tokens,
-        identity=IdentityService(db, clock, tokens, bindings, box),
+        sessions=sessions,
+        identity=IdentityService(db, clock, tokens, sessions),
         audit=AuditLog(db, clock),
         resources=resources,
+        agents=agents,
         tasks=TaskService(db, clock, notifier),
         runs=RunService(db, clock),
         dispatcher=dispatcher,
@@ -199,7 +208,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     )
     controllers: list[Controller] = [
         AgentController(
-            db, clock, notifier, resources=resources, instances=instances, tokens=tokens,
+            db, clock, notifier, agents=agents, instances=instances, tokens=tokens,
             dispatcher=dispatcher, runtimes=runtimes, config=config,
         ),
         RunReaper(db, clock, notifier, dispatcher, local),

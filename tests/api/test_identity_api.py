@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from clawfleet.testing.clock import FakeClock
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -141,3 +143,41 @@ async def test_role_binding_grants_and_scopes_access(
     assert other.status_code == 404
     secrets = await anon.get("/api/v1/secrets", params={"project": "web"}, headers=headers)
     assert secrets.status_code == 403  # a role here, but not one that reads secrets
+
+
+async def test_a_session_expires_in_the_clocks_time(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await make_user(api)
+    session = (await login(anon, "alice")).json()
+    headers = {"Authorization": f"Bearer {session['accessToken']}"}
+
+    clock.advance(session["expiresIn"] - 1)
+    assert (await anon.get("/api/v1/whoami", headers=headers)).status_code == 200
+
+    clock.advance(1)
+    expired = await anon.get("/api/v1/whoami", headers=headers)
+    assert expired.status_code == 401
+    assert "session expired" in expired.json()["detail"]
+    # the refresh token outlives the access token: it gives a new one, good from now on
+    renewed = await anon.post(
+        "/api/v1/auth/refresh", json={"refreshToken": session["refreshToken"]}
+    )
+    fresh = {"Authorization": f"Bearer {renewed.json()['accessToken']}"}
+    assert (await anon.get("/api/v1/whoami", headers=fresh)).status_code == 200
+
+
+async def test_a_refresh_token_expires_in_the_clocks_time(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await make_user(api)
+    first = (await login(anon, "alice")).json()
+    clock.advance(29 * 24 * 3600)
+    second = await anon.post("/api/v1/auth/refresh", json={"refreshToken": first["refreshToken"]})
+    assert second.status_code == 200
+
+    clock.advance(30 * 24 * 3600)
+    late = await anon.post(
+        "/api/v1/auth/refresh", json={"refreshToken": second.json()["refreshToken"]}
+    )
+    assert late.status_code == 401

@@ -68,7 +68,7 @@ async def test_concurrent_runs_quota_holds_at_claim(
     scope = {"tenant": "acme", "project": "web"}
     await api.post("/api/v1/agents", params=scope, json=agent("a1"))
     state = plane.app.state.api
-    record = next(a for a in await state.resources.all_of_kind("Agent") if a.key.name == "a1")
+    record = next(a for a in await state.agents.all_agents() if a.key.name == "a1")
     row = await state.instances.create(record, "local")
     await state.instances.transition(row, InstancePhase.STARTING)
     await state.dispatcher.protocol.register(row["id"])

@@ -15,7 +15,7 @@ from tests.factories import agent
 async def runner_setup(plane: ControlPlane) -> tuple[str, str, str]:
     state = plane.app.state.api
     await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a")))
-    record = (await state.resources.all_of_kind("Agent"))[0]
+    record = (await state.agents.all_agents())[0]
     ids = []
     for _ in range(2):
         row = await state.instances.create(record, "local")

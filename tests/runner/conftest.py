@@ -84,7 +84,7 @@ def launch(
     async def launch(**spec: Any) -> Instance:
         state = plane.app.state.api
         await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a", **spec)))
-        record = (await state.resources.all_of_kind("Agent"))[0]
+        record = (await state.agents.all_agents())[0]
         row = await state.instances.create(record, "local")
         await state.instances.transition(row, InstancePhase.STARTING)
         token_id, token = await state.tokens.mint_runner(row["id"], "default")

@@ -67,7 +67,7 @@ async def test_a_runner_may_report_only_for_its_own_instance(
 ) -> None:
     instance = await launch(command=["nosuchprogram"])
     state = plane.app.state.api
-    record = (await state.resources.all_of_kind("Agent"))[0]
+    record = (await state.agents.all_agents())[0]
     other = await state.instances.create(record, "local")
     response = await anon.post(
         f"/api/v1/runner/instances/{other['id']}/failed",

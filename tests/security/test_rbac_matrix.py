@@ -169,7 +169,7 @@ async def _world(plane: ControlPlane) -> dict[str, dict[str, str]]:
             from clawfleet.schemas.registry import MODELS_BY_KIND
 
             await state.resources.apply(SYSTEM, MODELS_BY_KIND[doc["kind"]].model_validate(doc))
-        record = next(a for a in await state.resources.all_of_kind("Agent") if a.key.tenant == t)
+        record = next(a for a in await state.agents.all_agents() if a.key.tenant == t)
         row = await state.instances.create(record, "local")
         await state.instances.transition(row, InstancePhase.STARTING)
         await state.dispatcher.protocol.register(row["id"])

@@ -32,6 +32,7 @@ class World:
     def __init__(self, plane: ControlPlane) -> None:
         state = plane.app.state.api
         self.resources = state.resources
+        self.agents = state.agents
         self.tasks: TaskService = state.tasks
         self.runs: RunService = state.runs
         self.dispatcher: Dispatcher = state.dispatcher
@@ -39,7 +40,7 @@ class World:
 
     async def agent(self, name: str, **spec: Any) -> Any:
         await self.resources.apply(SYSTEM, AgentIn.model_validate(agent(name, **spec)))
-        return next(a for a in await self.resources.all_of_kind("Agent") if a.key.name == name)
+        return next(a for a in await self.agents.all_agents() if a.key.name == name)
 
     async def instance(self, record: Any) -> str:
         row = await self.instances.create(record, "local")

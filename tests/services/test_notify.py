@@ -83,7 +83,7 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
 async def _waiting_instance(plane: ControlPlane) -> tuple[Any, str]:
     state = plane.app.state.api
     await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a")))
-    record = (await state.resources.all_of_kind("Agent"))[0]
+    record = (await state.agents.all_agents())[0]
     row = await state.instances.create(record, "local")
     await state.instances.transition(row, InstancePhase.STARTING)
     return state, str(row["id"])

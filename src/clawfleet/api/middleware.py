@@ -167,7 +167,7 @@ class AuthenticationMiddleware:
                     "this endpoint needs a bearer token (Authorization: Bearer ...); "
                     "the local admin token is in <data dir>/admin-token"
                 )
-            principal = await state.identity.authenticate(token)
+            principal = await state.sessions.authenticate(token)
         except (Unauthenticated, TemporaryError) as exc:
             await error_response(exc)(scope, receive, send)
             return

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from clawfleet.api.ratelimit import RateLimits
 from clawfleet.core.clock import Clock, SystemClock
+from clawfleet.services.agents import AgentService
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.identity import IdentityService
@@ -13,6 +14,7 @@ from clawfleet.services.instances import InstanceLogs, InstanceService
 from clawfleet.services.resources import ResourceService
 from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
+from clawfleet.services.sessions import SessionService
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -23,9 +25,11 @@ from clawfleet.store.notify import Notifier
 class ApiState:
     db: Database
     tokens: TokenService
+    sessions: SessionService
     identity: IdentityService
     audit: AuditLog
     resources: ResourceService
+    agents: AgentService
     tasks: TaskService
     runs: RunService
     dispatcher: Dispatcher

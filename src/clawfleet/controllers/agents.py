@@ -23,9 +23,9 @@ from clawfleet.domain.lifecycle import InstancePhase, restart_delay
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.runtimes.base import INSTANCE_LABEL, Handle, LaunchSpec, Runtime, State
 from clawfleet.schemas.base import parse_duration
+from clawfleet.services.agents import AgentService
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.instances import RESTART, STOP, InstanceService
-from clawfleet.services.resources import ResourceService
 from clawfleet.services.runner_failures import start_failure
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -70,7 +70,7 @@ class AgentController(Controller):
         clock: Clock,
         notifier: Notifier,
         *,
-        resources: ResourceService,
+        agents: AgentService,
         instances: InstanceService,
         tokens: TokenService,
         dispatcher: Dispatcher,
@@ -78,7 +78,7 @@ class AgentController(Controller):
         config: AgentControllerConfig,
     ) -> None:
         super().__init__(db, clock, notifier)
-        self.resources = resources
+        self.agents = agents
         self.instances = instances
         self.tokens = tokens
         self.dispatcher = dispatcher
@@ -88,7 +88,7 @@ class AgentController(Controller):
         self.collected_orphans = False
 
     async def reconcile_once(self) -> None:
-        agents = await self.resources.all_of_kind("Agent")
+        agents = await self.agents.all_agents()
         rows = await self.instances.all()
         queued, running = await self.dispatcher.load()
         by_agent: dict[str, list[dict[str, Any]]] = {}
@@ -261,7 +261,7 @@ class AgentController(Controller):
         try:
             env = dict(self.config.base_env)
             env.update(agent.spec.get("env") or {})
-            env.update(await self.resources.resolve_secret_env(agent))
+            env.update(await self.agents.resolve_secret_env(agent))
         except ClawfleetError as exc:
             await self._crash_loop(row, exc.message, delay=5.0, reason="ConfigError")
             return
@@ -389,4 +389,4 @@ class AgentController(Controller):
             "lastError": last_error,
             "observedGeneration": agent.generation,
         }
-        await self.resources.set_status(agent, status)
+        await self.agents.set_status(agent, status)

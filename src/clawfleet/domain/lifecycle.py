@@ -113,8 +113,10 @@ INSTANCE_RULES: dict[InstancePhase, frozenset[InstancePhase]] = {
 
 
 class InvalidTransition(Conflict):
+    code = "invalid-transition"
+
     def __init__(self, what: str, source: str, target: str) -> None:
-        super().__init__(f"{what} cannot go from {source} to {target}", code="invalid-transition")
+        super().__init__(f"{what} cannot go from {source} to {target}")
 
 
 def check_task(source: TaskState, target: TaskState) -> TaskState:

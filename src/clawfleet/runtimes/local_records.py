@@ -29,8 +29,10 @@ LOG_FILE = "instance.log"
 _T = TypeVar("_T")
 
 
-class CorruptRecord(ValueError):
+class CorruptRecord(PermanentError):
     """An ``instance.json`` that cannot be read back as an InstanceRecord."""
+
+    code = "corrupt-record"
 
 
 def validate_instance_id(instance_id: str) -> str:

@@ -1,83 +1,31 @@
-"""Identity: users who sign in with a password, service accounts with API keys, and the one
-function that turns a bearer token into a principal.
+"""Identities: the users who sign in with a password and the service accounts of a tenant.
 
-Passwords are argon2 hashes. A login returns a short-lived signed access token (JWT, HS256,
-key derived from the secret key so every replica shares it) and an opaque refresh token, stored
-hashed and replaced on every refresh. Failed sign-ins are throttled per user name and per client
-address, and say nothing about which part was wrong.
+Cluster admins create, disable and enable users; tenant admins create service accounts and mint
+and revoke their API keys (shown once, stored hashed by ``TokenService``). Passwords are argon2
+hashes. Signing in and checking tokens is ``services/sessions.py``; what an identity may do
+comes from RoleBindings (``services/bindings.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 import uuid
-from collections import deque
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import jwt
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import (
-    AlreadyExists,
-    FieldError,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-    Unauthenticated,
-)
+from clawfleet.core.errors import AlreadyExists, FieldError, InvalidInput, NotFound
 from clawfleet.domain.names import name_problem
 from clawfleet.services.audit import AuditLog
-from clawfleet.services.bindings import BindingIndex
-from clawfleet.services.context import Principal, RequestContext
+from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
-from clawfleet.services.secret_box import SecretBox
-from clawfleet.services.tokens import TOKEN_PREFIX, TokenService, hash_token
+from clawfleet.services.sessions import SessionService
+from clawfleet.services.tokens import TokenService
 from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.repositories.identity import IdentityRepository
-
-ACCESS_SECONDS = 15 * 60
-REFRESH_SECONDS = 30 * 24 * 3600
-REFRESH_PREFIX = "cf_r_"  # shaped like a token, so log redaction always catches it
-LOGIN_ATTEMPTS = 5  # failures per window, per user name and per client address
-LOGIN_WINDOW = 60.0
-BAD_CREDENTIALS = "invalid user name or password"
-
-
-class LoginThrottle:
-    """Sliding-window count of failed sign-ins per key (user name, client address)."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def check(self, *keys: str) -> None:
-        now = self.clock.monotonic()
-        for key in keys:
-            window = self._failures.get(key)
-            while window and now - window[0] > LOGIN_WINDOW:
-                window.popleft()
-            if window and len(window) >= LOGIN_ATTEMPTS:
-                raise RateLimited(
-                    "too many failed sign-ins; wait before trying again",
-                    retry_after=LOGIN_WINDOW - (now - window[0]),
-                )
-
-    def failed(self, *keys: str) -> None:
-        now = self.clock.monotonic()
-        if len(self._failures) > 100_000:
-            self._failures.clear()
-        for key in keys:
-            self._failures.setdefault(key, deque()).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 def _check_password(password: str) -> None:
@@ -97,130 +45,14 @@ def _check_name(field: str, name: str) -> None:
 
 class IdentityService:
     def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        tokens: TokenService,
-        bindings: BindingIndex,
-        box: SecretBox,
+        self, db: Database, clock: Clock, tokens: TokenService, sessions: SessionService
     ) -> None:
         self.db = db
         self.clock = clock
         self.tokens = tokens
-        self.bindings = bindings
+        self.sessions = sessions
         self.hasher = PasswordHasher()
-        self.throttle = LoginThrottle(clock)
-        self._signing_key = box.derive("sessions")
-        self._users: dict[str, tuple[float, bool]] = {}  # user id -> (checked until, enabled)
         self.audit = AuditLog(db, clock)
-        self._dummy: str | None = None  # a hash to verify against for unknown users
-
-    # -- authentication of every request -------------------------------------------------
-
-    async def authenticate(self, token: str) -> Principal:
-        """The principal behind a bearer token (API key, runner token or access token)."""
-        if token.startswith(TOKEN_PREFIX):
-            principal = await self.tokens.authenticate(token)
-        else:
-            principal = await self._verify_access(token)
-        return await self.bindings.attach(principal)
-
-    async def _verify_access(self, token: str) -> Principal:
-        try:
-            claims = jwt.decode(
-                token,
-                self._signing_key,
-                algorithms=["HS256"],
-                issuer="clawfleet",
-                options={"require": ["exp", "iat", "sub", "uid", "typ"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("session expired; sign in again (`clawfleet login`)") from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated("invalid token") from exc
-        if claims.get("typ") != "access":
-            raise Unauthenticated("invalid token")
-        if not await self._user_enabled(str(claims["uid"])):
-            raise Unauthenticated("invalid token")
-        return Principal(name=f"user:{claims['sub']}", role="user", token_id=str(claims["uid"]))
-
-    async def _user_enabled(self, user_id: str) -> bool:
-        cached = self._users.get(user_id)
-        if cached and cached[0] > self.clock.monotonic():
-            return cached[1]
-        async with self.db.read() as conn:
-            row = await IdentityRepository(conn).user_by_id(user_id)
-        enabled = row is not None and not row["disabled"]
-        self._users[user_id] = (self.clock.monotonic() + 5.0, enabled)
-        return enabled
-
-    # -- sessions --------------------------------------------------------------------------
-
-    def _access_token(self, user: dict[str, Any]) -> str:
-        now = int(time.time())
-        claims = {"iss": "clawfleet", "sub": user["name"], "uid": user["id"], "typ": "access",
-                  "iat": now, "exp": now + ACCESS_SECONDS}  # fmt: skip
-        return jwt.encode(claims, self._signing_key, algorithm="HS256")
-
-    async def _session(self, conn: Any, user: dict[str, Any], now: datetime) -> dict[str, Any]:
-        refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
-        await IdentityRepository(conn).add_refresh({
-            "id": str(uuid.uuid4()), "user_id": user["id"], "token_hash": hash_token(refresh),
-            "expires_at": now + timedelta(seconds=REFRESH_SECONDS), "created_at": now,
-        })  # fmt: skip
-        return {
-            "accessToken": self._access_token(user),
-            "refreshToken": refresh,
-            "tokenType": "Bearer",
-            "expiresIn": ACCESS_SECONDS,
-            "user": user["name"],
-        }
-
-    async def login(self, name: str, password: str, client: str) -> dict[str, Any]:
-        keys = (f"user:{name.lower()[:63]}", f"addr:{client}")
-        self.throttle.check(*keys)
-        async with self.db.read() as conn:
-            user = await IdentityRepository(conn).user(name)
-        stored = user["password_hash"] if user else self._dummy_hash()
-        try:
-            await asyncio.to_thread(self.hasher.verify, stored, password)
-            ok = user is not None and not user["disabled"]
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
-        if not ok or user is None:
-            self.throttle.failed(*keys)
-            raise Unauthenticated(BAD_CREDENTIALS)
-        self.throttle.succeeded(*keys)
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            return await self._session(conn, user, now)
-
-    def _dummy_hash(self) -> str:
-        # Unknown users cost as much as known ones, so timing reveals nothing.
-        if self._dummy is None:
-            self._dummy = self.hasher.hash(secrets.token_hex(16))
-        return self._dummy
-
-    async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            repo = IdentityRepository(conn)
-            row = await repo.refresh(hash_token(refresh_token))
-            if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
-                raise Unauthenticated("invalid or expired refresh token; sign in again")
-            user = await repo.user_by_id(row["user_id"])
-            if user is None or user["disabled"]:
-                raise Unauthenticated("invalid or expired refresh token; sign in again")
-            await repo.revoke_refresh(row["id"], now)
-            return await self._session(conn, user, now)
-
-    async def logout(self, refresh_token: str) -> None:
-        now = self.clock.now()
-        async with self.db.write() as conn:
-            repo = IdentityRepository(conn)
-            row = await repo.refresh(hash_token(refresh_token))
-            if row is not None:
-                await repo.revoke_refresh(row["id"], now)
 
     # -- users (cluster admins manage them) ---------------------------------------------------
 
@@ -261,7 +93,7 @@ class IdentityService:
             verb = "disable" if disabled else "enable"
             await self.audit.record(conn, ctx, verb, "User", "", None, name)
             user.update(disabled=int(disabled))
-        self._users.pop(user["id"], None)
+        self.sessions.forget_user(user["id"])
         return _user_view(user)
 
     # -- service accounts (tenant admins manage them) ---------------------------------------
@@ -295,7 +127,9 @@ class IdentityService:
             rows = await repo.service_accounts(tenant)
             visible = {t for t, _ in scopes} if scopes is not None else None
             return [
-                _sa_view(row, await repo.keys_of(_sa_principal(row["tenant"], row["name"])))
+                _sa_view(
+                    row, await repo.keys_of(service_account_principal(row["tenant"], row["name"]))
+                )
                 for row in rows
                 if visible is None or row["tenant"] in visible
             ]
@@ -317,7 +151,7 @@ class IdentityService:
         expires_at = self.clock.now() + timedelta(seconds=expires_in) if expires_in else None
         key_id, key = await self.tokens.mint_key(
             name=f"key:{row['tenant']}/{row['name']}",
-            principal=_sa_principal(row["tenant"], row["name"]),
+            principal=service_account_principal(row["tenant"], row["name"]),
             role="serviceaccount",
             tenant=row["tenant"],
             expires_at=expires_at,
@@ -336,7 +170,9 @@ class IdentityService:
     async def revoke_key(self, ctx: RequestContext, name: str, key_id: str) -> None:
         row = await self._service_account(ctx, name, Verb.UPDATE)
         async with self.db.read() as conn:
-            keys = await IdentityRepository(conn).keys_of(_sa_principal(row["tenant"], row["name"]))
+            keys = await IdentityRepository(conn).keys_of(
+                service_account_principal(row["tenant"], row["name"])
+            )
         if key_id not in {key["id"] for key in keys}:
             raise NotFound(f"key {key_id!r} of service account {name!r} not found")
         await self.tokens.revoke(key_id)
@@ -353,7 +189,8 @@ class IdentityService:
             )
 
 
-def _sa_principal(tenant: str, name: str) -> str:
+def service_account_principal(tenant: str, name: str) -> str:
+    """The principal of a service account: the name its API keys authenticate as."""
     return f"serviceaccount:{tenant}/{name}"
 
 

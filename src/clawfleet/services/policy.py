@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 
-from clawfleet.core.errors import Forbidden, NotFound
+from clawfleet.core.errors import Forbidden, NotVisible
 from clawfleet.services.context import Principal
 
 
@@ -46,10 +46,6 @@ RULES: dict[str, dict[str, frozenset[Verb]]] = {
     "viewer": {"Audit": frozenset(), "*": READ},
 }
 ROLES = ("admin", "tenant-admin", "operator", "developer", "viewer", "runner", "team-leader")
-
-
-class NotVisible(NotFound):
-    """Raised instead of Forbidden where the caller holds no role at all: a 404."""
 
 
 def allows(role: str, verb: Verb, kind: str) -> bool:

@@ -16,15 +16,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.core.errors import Forbidden
+from clawfleet.core.errors import QuotaExceeded
 from clawfleet.domain.quantities import parse_quantity
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.store.repositories.resources import ResourceRepository
-
-
-class QuotaExceeded(Forbidden):
-    code = "quota-exceeded"
 
 
 def _replicas(spec: dict[str, Any]) -> int:

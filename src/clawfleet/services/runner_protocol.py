@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import Conflict, Forbidden, NotFound
+from clawfleet.core.errors import Forbidden, InstanceStopped, NotFound
 from clawfleet.domain.lifecycle import InstancePhase, check_instance
 from clawfleet.domain.resources import ResourceKey
 from clawfleet.services.context import Principal
@@ -65,9 +65,7 @@ class RunnerProtocol:
             instance = await _instance(conn, instance_id)
             phase = InstancePhase(instance["phase"])
             if phase in (InstancePhase.STOPPING, InstancePhase.STOPPED):
-                raise Conflict(
-                    f"instance {instance['name']} is {phase.value}", code="instance-stopped"
-                )
+                raise InstanceStopped(f"instance {instance['name']} is {phase.value}")
             check_instance(phase, InstancePhase.RUNNING)
             await InstanceRepository(conn).update(
                 instance_id,

@@ -12,7 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import AlreadyExists, Conflict, FieldError, InvalidInput, NotFound
+from clawfleet.core.errors import (
+    AlreadyExists,
+    ConcurrentWrite,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    NotRunning,
+)
 from clawfleet.domain.ids import is_task_id, new_task_id
 from clawfleet.domain.kinds import AGENT
 from clawfleet.domain.lifecycle import CancelAction, RunState, TaskState, on_cancel
@@ -220,10 +227,7 @@ class TaskService:
                      "finished_at": now, "updated_at": now},
                 )  # fmt: skip
                 if not moved:  # claimed in between: a stale read, so the caller retries
-                    raise Conflict(
-                        f"task {name!r} changed while cancelling it; try again",
-                        code="concurrent-write",
-                    )
+                    raise ConcurrentWrite(f"task {name!r} changed while cancelling it; try again")
                 await QueueRepository(conn, skip_locked=not self.db.is_sqlite).remove([current.seq])
                 wake.append(f"task:{current.id}")
             else:
@@ -279,10 +283,9 @@ class TaskService:
             what=f"task or run {name!r}",
         )  # fmt: skip
         if run.state is not RunState.RUNNING:
-            raise Conflict(
+            raise NotRunning(
                 f"run {run.id} already ended ({run.state.value}); only a running task can be "
-                "steered",
-                code="not-running",
+                "steered"
             )
         return run
 

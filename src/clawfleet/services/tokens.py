@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from clawfleet.core.clock import Clock
@@ -87,6 +88,12 @@ class TokenService:
         async with self.db.write() as conn:
             await TokenRepository(conn).revoke(token_id, self.clock.now())
         self._forget(token_id)
+
+    def forget_principals(self, names: Collection[str]) -> None:
+        """Drop the cached checks of these principals' tokens (after their rows were deleted)."""
+        for key, (_, principal, _) in list(self._cache.items()):
+            if principal.name in names:
+                del self._cache[key]
 
     def _forget(self, token_id: str | None = None) -> None:
         if token_id is None:

@@ -48,17 +48,17 @@ class KeyIn(WireModel):
 @router.post("/auth/login", tags=["auth"], summary="Sign in; returns an access and a refresh token")
 async def login(state: State, request: Request, body: Annotated[LoginIn, Body()]) -> dict[str, Any]:
     client = request.client.host if request.client else "-"
-    return await state.identity.login(body.username, body.password, client)
+    return await state.sessions.login(body.username, body.password, client)
 
 
 @router.post("/auth/refresh", tags=["auth"], summary="Trade a refresh token for new tokens")
 async def refresh(state: State, body: Annotated[RefreshIn, Body()]) -> dict[str, Any]:
-    return await state.identity.refresh(body.refresh_token)
+    return await state.sessions.refresh(body.refresh_token)
 
 
 @router.post("/auth/logout", tags=["auth"], summary="End a session (revoke its refresh token)")
 async def logout(state: State, body: Annotated[RefreshIn, Body()]) -> dict[str, str]:
-    await state.identity.logout(body.refresh_token)
+    await state.sessions.logout(body.refresh_token)
     return {"status": "signed out"}
 
 

@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
-from clawfleet.domain.kinds import AGENT
 from clawfleet.schemas.base import API_VERSION
 from clawfleet.schemas.tasks import ScaleIn
 from clawfleet.services.instances import RESTART, STOP
@@ -74,7 +73,7 @@ async def stop_instance(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
 
 
 async def _patch(ctx: Ctx, state: State, name: str, changes: dict[str, Any]) -> dict[str, Any]:
-    view = await state.resources.patch_spec(ctx, AGENT, name, changes)
+    view = await state.agents.patch_spec(ctx, name, changes)
     await state.notifier.notify("reconcile")
     return view
 

@@ -23,7 +23,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No or invalid bearer token",
         403: "Not allowed",
         404: "Not found",
-        409: "Conflict (exists, stale resourceVersion, dependents)",
+        409: "Conflict; the problem's code says which (docs/errors.md)",
         413: "Body too large",
         422: "Invalid input, with field paths",
     }.items()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.store.repositories.rows import as_dict, as_dicts
@@ -80,3 +81,15 @@ class IdentityRepository:
             .order_by(c.created_at)
         )
         return as_dicts((await self.conn.execute(query)).all())
+
+    async def delete_service_accounts(self, tenant: str) -> None:
+        await self.conn.execute(delete(service_accounts).where(service_accounts.c.tenant == tenant))
+
+    async def delete_keys_of(self, principals: Sequence[str]) -> list[str]:
+        """Delete every API key of these principals; returns the ids of the keys deleted."""
+        c = api_tokens.c
+        query = select(c.id).where(c.principal.in_(principals)).order_by(c.created_at)
+        ids = [str(row.id) for row in (await self.conn.execute(query)).all()]
+        if ids:
+            await self.conn.execute(delete(api_tokens).where(c.id.in_(ids)))
+        return ids

@@ -88,13 +88,14 @@ class ResourceRepository:
         query = query.order_by(c.tenant, c.project, c.name).limit(limit)
         return [_to_record(row) for row in (await self.conn.execute(query)).all()]
 
-    async def count_in_scope(self, *, tenant: str, project: str | None) -> int:
-        """Resources inside a tenant (any project, projects included) or inside one project."""
+    async def count_in_scope(self, *, tenant: str, project: str | None) -> dict[str, int]:
+        """How many resources of each kind are inside a tenant (any project, projects included)
+        or inside one project; kinds with none are left out."""
         c = resources.c
-        query = select(func.count()).select_from(resources).where(c.tenant == tenant)
+        query = select(c.kind, func.count()).where(c.tenant == tenant).group_by(c.kind)
         if project is not None:
             query = query.where(c.project == project)
-        return int((await self.conn.execute(query)).scalar_one())
+        return {str(kind): int(count) for kind, count in (await self.conn.execute(query)).all()}
 
     @staticmethod
     def _filtered(
