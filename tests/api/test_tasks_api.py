@@ -59,3 +59,17 @@ async def test_a_task_name_of_63_characters_is_accepted(api: httpx.AsyncClient) 
     too_long = await api.post("/api/v1/tasks", json=_task("n" * 64, "acme"))
     assert too_long.status_code == 422
     assert too_long.json()["errors"][0]["path"] == "metadata.name"
+
+
+async def test_a_deleted_projects_tasks_do_not_reappear_in_a_new_one(
+    api: httpx.AsyncClient,
+) -> None:
+    await _world(api)
+    assert (await api.post("/api/v1/tasks", json=_task("old", "acme"))).status_code == 201
+    scope = {"tenant": "acme", "project": "web"}
+    assert (await api.delete("/api/v1/agents/a", params=scope)).status_code == 200
+    assert (await api.delete("/api/v1/projects/web", params={"tenant": "acme"})).status_code == 200
+    assert (await api.post("/api/v1/apply", json=project("web", "acme"))).status_code == 201
+    assert (await api.get("/api/v1/tasks", params=scope)).json()["items"] == []
+    assert (await api.get("/api/v1/runs", params=scope)).json()["items"] == []
+    assert (await api.get("/api/v1/tasks/old", params=scope)).status_code == 404

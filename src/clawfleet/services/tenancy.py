@@ -4,7 +4,8 @@ A Tenant is authorized as the tenant it names and a Project as the project it na
 admin can manage its own projects and only cluster admins create tenants. A get shows the quota
 usage next to the quota. Deleting either is refused while it still holds resources: the
 ownership tree (tenant → project → agents, secrets) is deleted from the leaves up, which is the
-order ``delete -f`` uses. A tenant's service accounts are the exception: they go with it.
+order ``delete -f`` uses. A tenant's service accounts are the exception: they go with it, as a
+project's tasks and runs go with the project.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from clawfleet.services.resource_hooks import Desired, KindHooks
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.repositories.identity import IdentityRepository
 from clawfleet.store.repositories.resources import ResourceRepository
+from clawfleet.store.repositories.tasks import TaskRepository
 
 
 def where(key: ResourceKey) -> tuple[str, str | None]:
@@ -122,4 +124,7 @@ class ProjectHooks(KindHooks):
         held = await ResourceRepository(conn).count_in_scope(tenant=key.tenant, project=key.name)
         scope = f"--tenant {key.tenant} --project {key.name}"
         _refuse_if_holding(f"project {key.name!r}", held, scope, tenant_wide=False)
-        return {}
+        # Its tasks and runs are the project's history and go with it: a later project of the
+        # same name must not list them. None can still run, since its agents are gone.
+        tasks = await TaskRepository(conn).delete_in_project(key.tenant, key.name)
+        return {"tasks": tasks} if tasks else {}

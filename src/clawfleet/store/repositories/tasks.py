@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clawfleet.domain.lifecycle import TaskState, check_task
 from clawfleet.domain.tasks import Task
 from clawfleet.store.repositories.rows import failure_kind_of, scope_clause
-from clawfleet.store.tables import dispatch_queue, tasks
+from clawfleet.store.tables import dispatch_queue, run_commands, run_events, runs, tasks
 
 
 def _task(row: Any) -> Task:
@@ -131,6 +131,25 @@ class TaskRepository:
         if "state" in values:
             raise ValueError("a task's state changes only through move()")
         await self.conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+
+    async def delete_in_project(self, tenant: str, project: str) -> int:
+        """Delete a project's tasks with their queue rows, runs, run events and commands (the
+        project itself is being deleted). Returns how many tasks went."""
+        c = tasks.c
+        in_project = (c.tenant == tenant) & (c.project == project)
+        seqs = select(c.seq).where(in_project).scalar_subquery()
+        run_ids = (
+            select(runs.c.id)
+            .where(runs.c.tenant == tenant, runs.c.project == project)
+            .scalar_subquery()
+        )
+        await self.conn.execute(delete(dispatch_queue).where(dispatch_queue.c.task_seq.in_(seqs)))
+        await self.conn.execute(delete(run_events).where(run_events.c.run_id.in_(run_ids)))
+        await self.conn.execute(delete(run_commands).where(run_commands.c.run_id.in_(run_ids)))
+        await self.conn.execute(
+            delete(runs).where(runs.c.tenant == tenant, runs.c.project == project)
+        )
+        return int((await self.conn.execute(delete(tasks).where(in_project))).rowcount)
 
     async def count_by_state(self, states: Sequence[str]) -> dict[str, int]:
         c = tasks.c
