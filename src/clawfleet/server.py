@@ -152,7 +152,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     bindings = BindingIndex(db, clock)
     resources = ResourceService(
         db, clock, box, limits,
-        hooks=kind_hooks(box, tokens), on_change=_invalidate_bindings(bindings),
+        hooks=kind_hooks(box, tokens, clock), on_change=_invalidate_bindings(bindings),
     )  # fmt: skip
     await resources.ensure(
         SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})

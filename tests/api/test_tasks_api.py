@@ -73,3 +73,25 @@ async def test_a_deleted_projects_tasks_do_not_reappear_in_a_new_one(
     assert (await api.get("/api/v1/tasks", params=scope)).json()["items"] == []
     assert (await api.get("/api/v1/runs", params=scope)).json()["items"] == []
     assert (await api.get("/api/v1/tasks/old", params=scope)).status_code == 404
+
+
+async def test_deleting_an_agent_fails_the_tasks_only_it_could_take(
+    api: httpx.AsyncClient,
+) -> None:
+    await _world(api)
+    scope = {"tenant": "acme", "project": "web"}
+    doc = agent("b", tenant="acme", project="web", labels={"team": "x"})
+    assert (await api.post("/api/v1/apply", json=doc)).status_code == 201
+    assert (await api.post("/api/v1/tasks", json=_task("only-a", "acme"))).status_code == 201
+    either = {"kind": "Task", "metadata": {"name": "either", **scope},
+              "spec": {"selector": "team=x", "prompt": "hi"}}  # fmt: skip
+    assert (await api.post("/api/v1/tasks", json=either)).status_code == 201
+    deleted = await api.delete("/api/v1/agents/a", params=scope)
+    assert deleted.status_code == 200
+    only_a = (await api.get("/api/v1/tasks/only-a", params=scope)).json()["status"]
+    assert only_a["state"] == "failed"
+    assert "agent 'a' in tenant 'acme', project 'web' was deleted" in only_a["error"]
+    # A task another agent can still take keeps waiting for it.
+    assert (await api.get("/api/v1/tasks/either", params=scope)).json()["status"]["state"] == (
+        "pending"
+    )

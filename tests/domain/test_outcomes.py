@@ -20,6 +20,7 @@ from clawfleet.domain.lifecycle import (
     on_claim,
     on_events,
     on_failure,
+    on_no_candidates,
     on_success,
     reported_failure,
     would_retry,
@@ -144,6 +145,11 @@ def test_on_claim_and_on_events(state: TaskState) -> None:
         with pytest.raises(InvalidTransition):
             on_claim(Facts(state=state))
     assert on_events(state) is (T.WORKING if state is T.CLAIMED else None)
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_on_no_candidates(state: TaskState) -> None:
+    assert on_no_candidates(state) is (T.FAILED if state is T.PENDING else None)
 
 
 def test_would_retry_follows_kind_attempts_and_cancel() -> None:

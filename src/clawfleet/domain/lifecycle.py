@@ -71,7 +71,10 @@ TASK_TERMINAL = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED
 RUN_TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
 
 TASK_RULES: dict[TaskState, frozenset[TaskState]] = {
-    TaskState.PENDING: frozenset({TaskState.CLAIMED, TaskState.CANCELLED, TaskState.BLOCKED}),
+    # pending → failed when no agent is left that could ever take the task
+    TaskState.PENDING: frozenset(
+        {TaskState.CLAIMED, TaskState.CANCELLED, TaskState.BLOCKED, TaskState.FAILED}
+    ),
     TaskState.BLOCKED: frozenset({TaskState.PENDING, TaskState.CANCELLED}),
     # claimed/working go back to pending when an attempt fails and the policy retries
     TaskState.CLAIMED: frozenset(
@@ -252,6 +255,14 @@ def on_failure(
         )
     target = TaskState.CANCELLED if kind is FailureKind.CANCELLED else TaskState.FAILED
     return Outcome(run_state, check_task(task.state, target), kind, error)
+
+
+def on_no_candidates(task: TaskState) -> TaskState | None:
+    """Every agent that could take a waiting task is gone: it fails, since nothing ever will.
+    A task already claimed is left to its run, which fails on its own when its instance stops."""
+    if task is TaskState.PENDING:
+        return check_task(task, TaskState.FAILED)
+    return None
 
 
 def on_cancel(task: TaskState) -> CancelAction:

@@ -33,6 +33,7 @@ from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.schemas.registry import ResourceIn
 from clawfleet.services import quotas
+from clawfleet.services.agent_hooks import AgentHooks
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.idempotency import IdempotentAnswers
@@ -62,9 +63,14 @@ class Limits:
     idempotency_ttl_seconds: int = 24 * 3600
 
 
-def kind_hooks(box: SecretBox, tokens: TokenService) -> dict[str, KindHooks]:
+def kind_hooks(box: SecretBox, tokens: TokenService, clock: Clock) -> dict[str, KindHooks]:
     """The kinds that need more than the generic flow; every other kind gets ``NO_HOOKS``."""
-    return {"Secret": SecretHooks(box), "Tenant": TenantHooks(tokens), "Project": ProjectHooks()}
+    return {
+        "Secret": SecretHooks(box),
+        "Tenant": TenantHooks(tokens),
+        "Project": ProjectHooks(),
+        "Agent": AgentHooks(clock),
+    }
 
 
 def _parse_version(text: str | None) -> int | None:

@@ -197,6 +197,19 @@ class QueueRepository:
                 delete(dispatch_queue).where(dispatch_queue.c.task_seq.in_(task_seqs))
             )
 
+    async def remove_agent(self, agent_uid: str) -> list[int]:
+        """Drop an agent's queue rows; returns the tasks it was the last candidate of."""
+        q = dispatch_queue.c
+        seqs = [int(v) for v in (await self.conn.execute(
+            select(q.task_seq).where(q.agent_uid == agent_uid)
+        )).scalars().all()]  # fmt: skip
+        if not seqs:
+            return []
+        await self.conn.execute(delete(dispatch_queue).where(q.agent_uid == agent_uid))
+        still = select(q.task_seq).where(q.task_seq.in_(seqs))
+        left = {int(v) for v in (await self.conn.execute(still)).scalars().all()}
+        return [seq for seq in seqs if seq not in left]
+
     async def pending_by_agent(self) -> dict[str, int]:
         q = dispatch_queue.c
         query = select(q.agent_uid, func.count()).group_by(q.agent_uid)
