@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from clawfleet.domain.lifecycle import InstancePhase
 from clawfleet.schemas.agents import AgentIn
+from clawfleet.schemas.base import OutModel
+from clawfleet.schemas.runner import (
+    AckOut,
+    ClaimOut,
+    CommandsOut,
+    CompleteOut,
+    EventsPostOut,
+    HeartbeatOut,
+    RegisterOut,
+)
 from clawfleet.server import SYSTEM, ControlPlane
 from tests.factories import agent
 
@@ -81,3 +93,30 @@ async def test_revoked_runner_token_is_refused(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 401
+
+
+async def test_runner_answers_have_the_documented_shape(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, runner_setup: tuple[str, str, str]
+) -> None:
+    """The hot routes return plain documents; they must match the models the OpenAPI shows."""
+    mine, _, token = runner_setup
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"/api/v1/runner/instances/{mine}"
+
+    async def call(path: str, model: type[OutModel], body: object = None) -> Any:
+        response = await anon.post(f"{base}/{path}", json=body or {}, headers=headers)
+        assert response.status_code == 200, response.text
+        return model.model_validate(response.json())
+
+    await call("register", RegisterOut)
+    task = {"kind": "Task", "spec": {"agent": "a", "prompt": "hi"}}
+    assert (await api.post("/api/v1/tasks", json=task)).status_code == 201
+    claimed = await call("claim", ClaimOut, {"max": 1, "wait": 0})
+    run = claimed.runs[0].id
+    await call("heartbeat", HeartbeatOut, {"activeRuns": [run]})
+    await call("commands", CommandsOut, {"wait": 0})
+    await call("commands/ack", AckOut, {"ids": []})
+    events = {"events": [{"seq": 1, "type": "message", "data": {"text": "x"}}]}
+    assert (await call(f"runs/{run}/events", EventsPostOut, events)).last_seq == 2
+    done = await call(f"runs/{run}/complete", CompleteOut, {"status": "succeeded"})
+    assert (done.state, done.recorded) == ("succeeded", True)

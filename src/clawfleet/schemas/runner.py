@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from clawfleet.schemas.base import WireModel
+from clawfleet.schemas.base import OutModel, WireModel
 
 # What a runner says in its heartbeats: "busy" while runs execute, "ready" when its agent
 # program can take one, "degraded" when it cannot; "starting" is set at registration.
@@ -56,5 +56,78 @@ class StartFailedIn(WireModel):
     permanent: bool = True
 
 
-class StartFailedOut(WireModel):
+class StartFailedOut(OutModel):
     recorded: bool = True
+
+
+# -- what the control plane answers (documented in the OpenAPI; the hot routes return plain
+# -- documents of this shape without validating them again) -----------------------------------
+
+
+class InstanceRef(OutModel):
+    id: str
+    name: str
+    agent: str
+    tenant: str
+    project: str
+
+
+class BundleOut(OutModel):
+    """What the runner lays out for its adapter: never secret values, only their names."""
+
+    adapter: str | None
+    command: list[str]
+    config: dict[str, Any]
+    env_names: list[str]
+    secret_env_names: list[str]
+    instructions: str | None
+
+
+class RegisterOut(OutModel):
+    instance: InstanceRef
+    bundle: BundleOut
+    concurrency: int
+    heartbeat_seconds: float
+    lease_seconds: float
+
+
+class CommandOut(OutModel):
+    id: int
+    run_id: str
+    type: str
+    payload: dict[str, Any]
+
+
+class HeartbeatOut(OutModel):
+    commands: list[CommandOut]
+    stop: bool
+
+
+class CommandsOut(OutModel):
+    commands: list[CommandOut]
+
+
+class AckOut(OutModel):
+    acked: int
+
+
+class ClaimedRun(OutModel):
+    id: str
+    task_id: str
+    attempt: int
+    prompt: str
+    data: dict[str, Any]
+    timeout_seconds: int | None
+
+
+class ClaimOut(OutModel):
+    runs: list[ClaimedRun]
+
+
+class EventsPostOut(OutModel):
+    last_seq: int
+
+
+class CompleteOut(OutModel):
+    state: Literal["succeeded", "failed", "cancelled"]
+    recorded: bool

@@ -8,11 +8,18 @@ from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.runner import (
+    AckOut,
     ClaimIn,
+    ClaimOut,
+    CommandsOut,
     CommandsWaitIn,
     CompleteIn,
+    CompleteOut,
     EventsIn,
+    EventsPostOut,
     HeartbeatIn,
+    HeartbeatOut,
+    RegisterOut,
     StartFailedIn,
     StartFailedOut,
 )
@@ -25,13 +32,23 @@ class AckIn(WireModel):
     ids: list[int]
 
 
-@router.post("/register", summary="A runner (re)starts and gets its bundle")
+@router.post(
+    "/register",
+    summary="A runner (re)starts and gets its bundle",
+    response_model=None,
+    responses={200: {"model": RegisterOut}},
+)
 async def register(ctx: Ctx, state: State, instance_id: str) -> dict[str, Any]:
     check_runner(ctx.principal, instance_id)
     return await state.dispatcher.protocol.register(instance_id)
 
 
-@router.post("/heartbeat", summary="Liveness, lease renewal, pending commands")
+@router.post(
+    "/heartbeat",
+    summary="Liveness, lease renewal, pending commands",
+    response_model=None,
+    responses={200: {"model": HeartbeatOut}},
+)
 async def heartbeat(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[HeartbeatIn, Body()]
 ) -> dict[str, Any]:
@@ -41,7 +58,12 @@ async def heartbeat(
     )
 
 
-@router.post("/claim", summary="Long poll for runs")
+@router.post(
+    "/claim",
+    summary="Long poll for runs",
+    response_model=None,
+    responses={200: {"model": ClaimOut}},
+)
 async def claim(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[ClaimIn, Body()]
 ) -> dict[str, Any]:
@@ -49,7 +71,12 @@ async def claim(
     return {"runs": await state.dispatcher.claims.claim(instance_id, body.max, body.wait)}
 
 
-@router.post("/commands", summary="Long poll for commands (cancel, steer)")
+@router.post(
+    "/commands",
+    summary="Long poll for commands (cancel, steer)",
+    response_model=None,
+    responses={200: {"model": CommandsOut}},
+)
 async def commands(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[CommandsWaitIn, Body()]
 ) -> dict[str, Any]:
@@ -57,7 +84,12 @@ async def commands(
     return {"commands": await state.dispatcher.protocol.wait_commands(instance_id, body.wait)}
 
 
-@router.post("/commands/ack", summary="Acknowledge commands")
+@router.post(
+    "/commands/ack",
+    summary="Acknowledge commands",
+    response_model=None,
+    responses={200: {"model": AckOut}},
+)
 async def ack(
     ctx: Ctx, state: State, instance_id: str, body: Annotated[AckIn, Body()]
 ) -> dict[str, Any]:
@@ -66,7 +98,12 @@ async def ack(
     return {"acked": len(body.ids)}
 
 
-@router.post("/runs/{run_id}/events", summary="Append a batch of run events (idempotent)")
+@router.post(
+    "/runs/{run_id}/events",
+    summary="Append a batch of run events (idempotent)",
+    response_model=None,
+    responses={200: {"model": EventsPostOut}},
+)
 async def events(
     ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[EventsIn, Body()]
 ) -> dict[str, Any]:
@@ -75,7 +112,12 @@ async def events(
     return {"lastSeq": last}
 
 
-@router.post("/runs/{run_id}/complete", summary="Record a run's result (once)")
+@router.post(
+    "/runs/{run_id}/complete",
+    summary="Record a run's result (once)",
+    response_model=None,
+    responses={200: {"model": CompleteOut}},
+)
 async def complete(
     ctx: Ctx, state: State, instance_id: str, run_id: str, body: Annotated[CompleteIn, Body()]
 ) -> dict[str, Any]:
