@@ -1,7 +1,7 @@
 """Sign-in, users and service accounts."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
@@ -9,6 +9,16 @@ from pydantic import Field
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import Name, WireModel
+from clawfleet.schemas.identity import (
+    AuditListOut,
+    MintedKeyOut,
+    ServiceAccountListOut,
+    ServiceAccountOut,
+    SessionOut,
+    StatusOut,
+    UserListOut,
+    UserOut,
+)
 
 router = APIRouter(responses=ERRORS)
 
@@ -46,54 +56,58 @@ class KeyIn(WireModel):
 
 
 @router.post("/auth/login", tags=["auth"], summary="Sign in; returns an access and a refresh token")
-async def login(state: State, request: Request, body: Annotated[LoginIn, Body()]) -> dict[str, Any]:
+async def login(state: State, request: Request, body: Annotated[LoginIn, Body()]) -> SessionOut:
     client = request.client.host if request.client else "-"
-    return await state.sessions.login(body.username, body.password, client)
+    return SessionOut.model_validate(
+        await state.sessions.login(body.username, body.password, client)
+    )
 
 
 @router.post("/auth/refresh", tags=["auth"], summary="Trade a refresh token for new tokens")
-async def refresh(state: State, body: Annotated[RefreshIn, Body()]) -> dict[str, Any]:
-    return await state.sessions.refresh(body.refresh_token)
+async def refresh(state: State, body: Annotated[RefreshIn, Body()]) -> SessionOut:
+    return SessionOut.model_validate(await state.sessions.refresh(body.refresh_token))
 
 
 @router.post("/auth/logout", tags=["auth"], summary="End a session (revoke its refresh token)")
-async def logout(state: State, body: Annotated[RefreshIn, Body()]) -> dict[str, str]:
+async def logout(state: State, body: Annotated[RefreshIn, Body()]) -> StatusOut:
     await state.sessions.logout(body.refresh_token)
-    return {"status": "signed out"}
+    return StatusOut(status="signed out")
 
 
 @router.get("/users", tags=["users"], summary="List users (cluster admins)")
-async def list_users(ctx: Ctx, state: State) -> dict[str, Any]:
-    return {"items": await state.identity.list_users(ctx)}
+async def list_users(ctx: Ctx, state: State) -> UserListOut:
+    return UserListOut.model_validate({"items": await state.identity.list_users(ctx)})
 
 
 @router.post("/users", status_code=201, tags=["users"], summary="Create a user (cluster admins)")
-async def create_user(ctx: Ctx, state: State, body: Annotated[UserIn, Body()]) -> dict[str, Any]:
-    return await state.identity.create_user(ctx, body.name, body.password)
+async def create_user(ctx: Ctx, state: State, body: Annotated[UserIn, Body()]) -> UserOut:
+    return UserOut.model_validate(await state.identity.create_user(ctx, body.name, body.password))
 
 
 @router.post("/users/{name}/disable", tags=["users"], summary="Disable a user and end its sessions")
-async def disable_user(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await state.identity.set_user_disabled(ctx, name, True)
+async def disable_user(ctx: Ctx, state: State, name: str) -> UserOut:
+    return UserOut.model_validate(await state.identity.set_user_disabled(ctx, name, True))
 
 
 @router.post("/users/{name}/enable", tags=["users"], summary="Enable a user again")
-async def enable_user(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await state.identity.set_user_disabled(ctx, name, False)
+async def enable_user(ctx: Ctx, state: State, name: str) -> UserOut:
+    return UserOut.model_validate(await state.identity.set_user_disabled(ctx, name, False))
 
 
 @router.get("/serviceaccounts", tags=["serviceaccounts"], summary="List service accounts")
 async def list_service_accounts(
     ctx: Ctx, state: State, all_tenants: Annotated[bool, Query(alias="allTenants")] = False
-) -> dict[str, Any]:
-    return {"items": await state.identity.list_service_accounts(ctx, all_tenants=all_tenants)}
+) -> ServiceAccountListOut:
+    items = await state.identity.list_service_accounts(ctx, all_tenants=all_tenants)
+    return ServiceAccountListOut.model_validate({"items": items})
 
 
 @router.post("/serviceaccounts", status_code=201, tags=["serviceaccounts"], summary="Create one")
 async def create_service_account(
     ctx: Ctx, state: State, body: Annotated[ServiceAccountIn, Body()]
-) -> dict[str, Any]:
-    return await state.identity.create_service_account(ctx, body.name, body.description)
+) -> ServiceAccountOut:
+    created = await state.identity.create_service_account(ctx, body.name, body.description)
+    return ServiceAccountOut.model_validate(created)
 
 
 @router.post(
@@ -104,14 +118,16 @@ async def create_service_account(
 )
 async def mint_key(
     ctx: Ctx, state: State, name: str, body: Annotated[KeyIn, Body()]
-) -> dict[str, Any]:
-    return await state.identity.mint_key(ctx, name, body.expires_in_seconds)
+) -> MintedKeyOut:
+    return MintedKeyOut.model_validate(
+        await state.identity.mint_key(ctx, name, body.expires_in_seconds)
+    )
 
 
 @router.delete("/serviceaccounts/{name}/keys/{key_id}", tags=["serviceaccounts"], summary="Revoke")
-async def revoke_key(ctx: Ctx, state: State, name: str, key_id: str) -> dict[str, str]:
+async def revoke_key(ctx: Ctx, state: State, name: str, key_id: str) -> StatusOut:
     await state.identity.revoke_key(ctx, name, key_id)
-    return {"status": "revoked"}
+    return StatusOut(status="revoked")
 
 
 @router.get("/audit", tags=["audit"], summary="The audit log, newest first")
@@ -124,11 +140,9 @@ async def audit(
     before: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
-) -> dict[str, Any]:
+) -> AuditListOut:
     items = await state.audit.find(
         ctx, kind=kind, user=user, since=since, before=before, limit=limit, all_tenants=all_tenants
     )
-    return {
-        "items": items,
-        "metadata": {"continue": str(items[-1]["id"]) if len(items) == limit else None},
-    }
+    cursor = str(items[-1]["id"]) if len(items) == limit else None
+    return AuditListOut.model_validate({"items": items, "metadata": {"continue": cursor}})
