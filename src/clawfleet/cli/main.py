@@ -10,6 +10,7 @@ import typer
 
 from clawfleet.cli import auth, ops, resources, runs, up
 from clawfleet.cli.common import GLOBALS, out
+from clawfleet.core.version import clawfleet_version
 
 app = typer.Typer(
     name="clawfleet",
@@ -23,8 +24,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from clawfleet.server import clawfleet_version
-
         out.print(f"clawfleet {clawfleet_version()}")
         raise typer.Exit()
 

@@ -1,17 +1,24 @@
-"""`clawfleet up` (serve the control plane in the foreground) and `clawfleet db upgrade`."""
+"""`clawfleet up` (serve the control plane in the foreground) and `clawfleet db upgrade`.
+
+Both import the server, the settings and logging only when they run, so that `clawfleet
+--help`, `--version` and every client command start without loading FastAPI or SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from clawfleet.cli.common import err, handle_errors, out
-from clawfleet.core.logging import configure_logging
-from clawfleet.core.settings import DEFAULT_PORT, Settings, load_settings
+from clawfleet.core.paths import DEFAULT_PORT
+from clawfleet.core.version import clawfleet_version
+
+if TYPE_CHECKING:
+    from clawfleet.core.settings import Settings
 
 ConfigOpt = Annotated[
     Path | None,
@@ -44,6 +51,8 @@ def _settings(
     host: str | None = None,
     port: int | None = None,
 ) -> Settings:
+    from clawfleet.core.settings import load_settings
+
     overrides = {"data_dir": data_dir, "host": host, "port": port}
     settings = load_settings(config, **overrides)
     if database_url:
@@ -68,6 +77,7 @@ def up(
 ) -> None:
     """Start the control plane in the foreground (Ctrl-C stops it cleanly)."""
     from clawfleet import server
+    from clawfleet.core.logging import configure_logging
 
     settings = _settings(config, data_dir, database_url, host, port)
     configure_logging(settings.log.level, json_format=settings.log.json_format)
@@ -75,7 +85,7 @@ def up(
     def ready(plane: server.ControlPlane) -> None:
         database = "SQLite" if plane.db.is_sqlite else "PostgreSQL"
         out.print(
-            f"ClawFleet {server.clawfleet_version()} is up at [bold]{settings.base_url}[/bold]\n"
+            f"ClawFleet {clawfleet_version()} is up at [bold]{settings.base_url}[/bold]\n"
             f"  data dir:    {settings.resolved_data_dir}\n"
             f"  database:    {database}\n"
             f"  admin token: {settings.resolved_data_dir / 'admin-token'}"

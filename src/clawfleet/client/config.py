@@ -21,11 +21,12 @@ import yaml
 from clawfleet.core.errors import ConfigurationError
 from clawfleet.core.paths import (
     ADMIN_TOKEN_FILE,
+    DEFAULT_DATA_DIR,
+    DEFAULT_PORT,
     ensure_private_dir,
     read_private_file,
     write_private_file,
 )
-from clawfleet.core.settings import DEFAULT_DATA_DIR, DEFAULT_PORT
 
 _KEYS = {"server", "token", "refresh_token", "tenant", "project"}
 
