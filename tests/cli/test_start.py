@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from clawfleet.testing.postgres import PostgresCluster
+from tests.conftest import new_pg_database
 
 HEAVY = ("clawfleet.server", "fastapi", "sqlalchemy", "uvicorn", "pydantic_settings")
 
@@ -41,3 +46,34 @@ def test_version_and_help_load_neither_the_server_nor_its_libraries(args: list[s
     loaded, _, printed = _python(code).partition("\n")
     assert loaded == "[]"
     assert "clawfleet" in printed
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWFLEET_")}
+    return env | {"HOME": str(home)}
+
+
+def test_db_upgrade_on_postgres_creates_no_data_dir(
+    pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    url = new_pg_database(pg_cluster, migrated=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "clawfleet", "db", "upgrade", "--database-url", url],
+        capture_output=True, text=True, timeout=120, env=_clean_env(home), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "upgraded from empty to revision" in done.stdout
+    assert list(home.iterdir()) == []  # no ~/.clawfleet, nothing else either
+
+
+def test_db_upgrade_on_sqlite_makes_its_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-m", "clawfleet", "db", "upgrade", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=120, env=_clean_env(tmp_path), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (data_dir / "clawfleet.db").is_file()
+    assert oct(data_dir.stat().st_mode & 0o777) == "0o700"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from clawfleet.cli.common import err, handle_errors, out
-from clawfleet.core.paths import DEFAULT_PORT
+from clawfleet.core.paths import DEFAULT_PORT, ensure_private_dir
 from clawfleet.core.version import clawfleet_version
 
 if TYPE_CHECKING:
@@ -115,7 +115,8 @@ def db_upgrade(
     from clawfleet import server
 
     settings = _settings(config, data_dir, database_url)
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.is_sqlite:  # the database file lives in the data dir; PostgreSQL needs none
+        ensure_private_dir(settings.resolved_data_dir)
     before, after = asyncio.run(server.upgrade_database(settings))
     if before == after:
         out.print(f"database is up to date (revision {after})")
