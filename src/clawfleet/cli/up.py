@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,6 +82,9 @@ def up(
 
     settings = _settings(config, data_dir, database_url, host, port)
     configure_logging(settings.log.level, json_format=settings.log.json_format)
+    if logging.getLogger().level > logging.DEBUG:
+        # Alembic narrates every migration step at INFO; the banner says what matters.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def ready(plane: server.ControlPlane) -> None:
         database = "SQLite" if plane.db.is_sqlite else "PostgreSQL"
