@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from clawfleet.cli.up import banner
+from clawfleet.core.settings import Settings
 from clawfleet.testing.postgres import PostgresCluster
 from tests.conftest import new_pg_database
 
@@ -77,3 +79,29 @@ def test_db_upgrade_on_sqlite_makes_its_data_dir(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (data_dir / "clawfleet.db").is_file()
     assert oct(data_dir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_banner_says_the_cli_needs_nothing_on_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    text = banner(Settings(), "1.2.3", "SQLite")
+    assert "export" not in text
+    assert "The CLI on this machine finds it as it is" in text
+    assert f"admin token: {tmp_path / '.clawfleet' / 'admin-token'}" in text
+
+
+def test_the_banner_prints_the_exports_another_terminal_needs(tmp_path: Path) -> None:
+    data_dir = tmp_path / "my data"
+    text = banner(Settings(port=9000, data_dir=data_dir), "1.2.3", "SQLite")
+    assert "ClawFleet 1.2.3 is up at http://127.0.0.1:9000" in text
+    assert "  export CLAWFLEET_SERVER=http://127.0.0.1:9000\n" in text
+    assert f"  export CLAWFLEET_DATA_DIR='{data_dir}'\n" in text
+    assert "finds it as it is" not in text
+
+
+def test_the_banner_of_a_server_on_another_address_exports_the_token(tmp_path: Path) -> None:
+    text = banner(Settings(host="192.0.2.7", data_dir=tmp_path), "1.2.3", "PostgreSQL")
+    assert "export CLAWFLEET_SERVER=http://192.0.2.7:7420" in text
+    assert f'export CLAWFLEET_TOKEN="$(cat {tmp_path / "admin-token"})"' in text
+    assert "CLAWFLEET_DATA_DIR" not in text  # the CLI reads no local token for that address
