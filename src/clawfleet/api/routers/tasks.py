@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import API_VERSION
+from clawfleet.schemas.task_waits import TaskWaitOut, WaitUntil
 from clawfleet.schemas.tasks import SteerIn, TaskIn
 from clawfleet.services.context import RequestContext
 from clawfleet.services.task_views import view_run
+from clawfleet.services.task_waits import TaskWaits
 
 router = APIRouter(responses=ERRORS)
 
@@ -182,3 +184,25 @@ async def _sse(
                 return
             if not awake:
                 yield b": keepalive\n\n"
+
+
+# -- the task long poll (services/task_waits.py) ------------------------------------------------
+
+
+@router.get(
+    "/tasks/{name}/wait",
+    tags=["tasks"],
+    summary="Wait until a task has started or finished (long poll), and say why it waits",
+    response_model=TaskWaitOut,
+)
+async def wait_task(
+    ctx: Ctx,
+    state: State,
+    name: str,
+    until: Annotated[WaitUntil, Query(description="started: claimed by an instance")] = "finished",
+    within: Annotated[
+        float, Query(alias="timeout", ge=0, le=60, description="Seconds to wait at most.")
+    ] = 25,
+) -> TaskWaitOut:
+    answer = await TaskWaits(state.db, state.clock, state.notifier).wait(ctx, name, until, within)
+    return TaskWaitOut(task=answer.task, waiting=answer.waiting)
