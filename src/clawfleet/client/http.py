@@ -116,6 +116,8 @@ class ClawfleetClient:
             raise ClientError(f"request to {self.config.server} failed: {exc}") from exc
 
     def _check(self, response: httpx.Response) -> httpx.Response:
+        """The response if it succeeded; otherwise raise ``ApiError`` with its problem document
+        (read it first when it was streamed)."""
         if response.status_code >= 400:
             try:
                 problem = response.json()
@@ -123,13 +125,33 @@ class ClawfleetClient:
                 problem = {"detail": response.text[:500] or response.reason_phrase}
             if not isinstance(problem, dict):
                 problem = {"detail": str(problem)[:500]}
-            if response.status_code == 401 and not self.config.token:
-                problem["detail"] = (
-                    "no token: run `clawfleet up` on this machine (it writes the admin token to "
-                    "the data dir) or set CLAWFLEET_TOKEN"
-                )
+            signing_in = response.request.url.path.startswith(f"{API}/auth/")
+            if response.status_code == 401 and not signing_in:
+                problem["detail"] = self._unauthenticated(str(problem.get("detail") or ""))
             raise ApiError(response.status_code, problem)
         return response
+
+    def _unauthenticated(self, detail: str) -> str:
+        """What to do about a 401: sign in, set a token, or point at the right data dir."""
+        config = self.config
+        sign_in = "sign in with `clawfleet login -u NAME` or set CLAWFLEET_TOKEN"
+        if config.token and config.token_source == str(config.admin_token_path):
+            return (
+                f"{detail}: the admin token in {config.admin_token_path} is not valid for "
+                f"{config.server}; set CLAWFLEET_DATA_DIR to the data dir that server printed "
+                f"at start-up, or {sign_in}"
+            )
+        if config.token:
+            return f"{detail} (the token from {config.token_source}); {sign_in}"
+        if config.admin_token_path is None:
+            return (
+                f"no token for {config.server}: {sign_in} (the local admin token is only sent "
+                "to a server on this machine)"
+            )
+        return (
+            f"no token: {sign_in}, or run `clawfleet up` on this machine; no admin token in "
+            f"{config.admin_token_path} (set CLAWFLEET_DATA_DIR to the data dir of the server)"
+        )
 
     # -- resources ---------------------------------------------------------------------------
 
