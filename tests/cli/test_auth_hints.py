@@ -39,3 +39,13 @@ def test_a_wrong_password_is_not_mistaken_for_a_missing_token(cli: Cli) -> None:
     assert done.exit_code == 1
     assert "invalid user name or password" in done.stderr
     assert "no token" not in done.stderr
+
+
+def test_a_streamed_answer_that_fails_reads_as_any_other_error(
+    cli: Cli, scope: tuple[str, str]
+) -> None:
+    tenant, project = scope
+    done = cli("logs", "instance/nope", "-t", tenant, "-p", project)
+    assert done.exit_code == 1
+    assert done.stderr.count("error:") == 1
+    assert "instance 'nope'" in done.stderr and "not found" in done.stderr

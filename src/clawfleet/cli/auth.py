@@ -156,11 +156,7 @@ def sa_create(
 ) -> None:
     """Create a service account in a tenant."""
     with make_client(tenant) as client:
-        client.post(
-            "/serviceaccounts",
-            {"name": name, "description": description},
-            **client._scope(None, None),
-        )
+        client.post("/serviceaccounts", {"name": name, "description": description})
     stdout_write(f"serviceaccount/{name} created\n")
 
 
@@ -170,7 +166,7 @@ def sa_list(tenant: TenantOpt = None, output: DocOutputOpt = "table") -> None:
     """List service accounts and their keys (never the keys' values)."""
     check_output(output, ("table", "json", "yaml"))
     with make_client(tenant) as client:
-        items = client.get_path("/serviceaccounts", **client._scope(None, None))["items"]
+        items = client.get_path("/serviceaccounts")["items"]
     if not _emit(items, output):
         for sa in items:
             live = [k for k in sa["keys"] if not k["revoked"]]
@@ -187,14 +183,11 @@ def sa_key(
 ) -> None:
     """Mint an API key for a service account (printed once), or revoke one."""
     with make_client(tenant) as client:
-        scope = client._scope(None, None)
         if revoke:
-            client.request("DELETE", f"/api/v1/serviceaccounts/{name}/keys/{revoke}", params=scope)
+            client.delete_path(f"/serviceaccounts/{name}/keys/{revoke}")
             stdout_write(f"key {revoke} revoked\n")
             return
-        key = client.post(
-            f"/serviceaccounts/{name}/keys", {"expiresInSeconds": expires_in}, **scope
-        )
+        key = client.post(f"/serviceaccounts/{name}/keys", {"expiresInSeconds": expires_in})
     err.print(f"key {key['id']}: store it now, it is not shown again")
     stdout_write(key["key"] + "\n")
 

@@ -137,7 +137,7 @@ def describe(
         item = client.get(info.plural, one)
         events = item.pop("events", None)
         if info.kind == "Agent":
-            events = client.get_path(f"/agents/{one}/events", **client._scope(None, None))["items"]
+            events = client.get_path(f"/agents/{one}/events")["items"]
     meta = item["metadata"]
     rows = [("Kind", item["kind"]), ("Name", meta["name"])]
     rows += [(k.title(), meta[k]) for k in ("tenant", "project") if k in meta]

@@ -206,17 +206,11 @@ def logs(
         fail("say which: clawfleet logs instance/NAME or clawfleet logs run/ID", code=2)
     with make_client(tenant, project) as client:
         if kind in ("instance", "instances", "inst"):
-            params: dict[str, Any] = {"follow": str(follow).lower(), **client._scope(None, None)}
+            params: dict[str, Any] = {"follow": str(follow).lower()}
             if tail:
                 params["tail"] = tail
-            with client._http.stream(
-                "GET", f"/api/v1/instances/{name}/logs", params=params, timeout=None
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    client._raise(response)
-                for chunk in response.iter_text():
-                    stdout_write(chunk)
+            for chunk in client.stream_text(f"/instances/{name}/logs", **params):
+                stdout_write(chunk)
             return
         if kind not in ("run", "task"):
             fail(f"unknown log source {kind!r}; use instance/NAME or run/ID", code=2)
