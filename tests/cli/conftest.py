@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
 
 from clawfleet.cli.main import app
 from clawfleet.core.settings import Settings
+from clawfleet.domain.lifecycle import InstancePhase
+from clawfleet.domain.resources import ResourceKey
+from clawfleet.schemas.runner import CompleteIn
 from clawfleet.server import ControlPlane, build_control_plane
 from clawfleet.testing.postgres import free_port
 
@@ -39,6 +43,24 @@ class LiveServer:
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the server's loop (to act as the controllers would)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def run_next_task(self, tenant: str, project: str, agent: str, **result: Any) -> str:
+        """Act as the controller and a runner: give ``agent`` an instance, claim its next task
+        and complete that run with ``result`` (a runner's complete body); the run id."""
+
+        async def act() -> str:
+            state = self.plane.app.state.api
+            key = ResourceKey("Agent", tenant, project, agent)
+            record = next(a for a in await state.resources.all_of_kind("Agent") if a.key == key)
+            row = await state.instances.create(record, "local")
+            await state.instances.transition(row, InstancePhase.STARTING)
+            await state.dispatcher.register(row["id"])
+            run = (await state.dispatcher.claim(row["id"], 1, 0))[0]["id"]
+            body = CompleteIn.model_validate({"status": "succeeded", **result})
+            await state.dispatcher.complete(row["id"], run, body)
+            return str(run)
+
+        return str(self.call(act()))
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +104,15 @@ class Cli:
     live: LiveServer
     home: Path
     env: dict[str, str | None]
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the API as the bootstrap admin (to set up what the CLI cannot)."""
+        token = (self.live.data_dir / "admin-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=self.live.url, headers=headers, timeout=30) as http:
+            answer = http.request(method, f"/api/v1{path}", json=body)
+        assert answer.status_code < 300, answer.text
+        return answer.json()
 
     def __call__(self, *args: str, input: str | None = None, **env: str | None) -> Result:
         return CliRunner().invoke(

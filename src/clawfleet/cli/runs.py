@@ -21,7 +21,15 @@ from clawfleet.cli.common import (
     stdout_write,
 )
 from clawfleet.cli.output import dump_json, dump_yaml
+from clawfleet.cli.references import fetch, parse_ref, resolve_ref, run_of
 from clawfleet.client import ClawfleetClient
+
+RefArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="REF", help="task/NAME or run/ID (as -o name prints them), or a bare name or id."
+    ),
+]
 
 
 def _result_text(task: dict[str, Any]) -> str:
@@ -143,24 +151,9 @@ def _print_task(task: dict[str, Any], output: str, *, final: bool) -> None:
     fail(f"task {task['metadata']['name']} {status['state']}" + (f": {why}" if why else ""))
 
 
-def _run_id(client: ClawfleetClient, ref: str) -> str:
-    """Accept run/ID, task/ID, a run id or a task id (its latest run)."""
-    kind, _, name = ref.rpartition("/")
-    if kind == "run" or (not kind and ref.startswith("r")):
-        return name
-    task = client.get("tasks", name)
-    current = task["status"].get("currentRun")
-    if current:
-        return str(current)
-    runs = client.get_path(f"/tasks/{name}/runs")["items"]
-    if not runs:
-        fail(f"task {name} has no run yet (state {task['status']['state']})")
-    return str(runs[-1]["metadata"]["name"])
-
-
 @handle_errors
 def events(
-    ref: Annotated[str, typer.Argument(help="A run (or task) id.")],
+    ref: RefArg,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new events live.")] = False,
     after: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
     tenant: TenantOpt = None,
@@ -170,7 +163,7 @@ def events(
     """Show a run's ordered events."""
     check_output(output, ("table", "json"))
     with make_client(tenant, project) as client:
-        run_id = _run_id(client, ref)
+        run_id, _ = run_of(client, resolve_ref(client, ref))
         if follow:
             for event in client.stream_events(run_id, after):
                 if event.get("type") == "end":
@@ -192,7 +185,7 @@ def _print_event(event: dict[str, Any], output: str) -> None:
 
 @handle_errors
 def logs(
-    ref: Annotated[str, typer.Argument(help="instance/NAME or run/ID.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="instance/NAME, run/ID or task/NAME.")],
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
@@ -212,9 +205,11 @@ def logs(
             for chunk in client.stream_text(f"/instances/{name}/logs", **params):
                 stdout_write(chunk)
             return
-        if kind not in ("run", "task"):
+        if kind not in ("run", "runs", "task", "tasks"):
             fail(f"unknown log source {kind!r}; use instance/NAME or run/ID", code=2)
-        run_id = _run_id(client, ref)
+        target = parse_ref(ref)
+        assert target is not None  # it has a kind
+        run_id, _ = run_of(client, target)
         source = (
             client.stream_events(run_id)
             if follow
@@ -237,7 +232,7 @@ def logs(
 
 @handle_errors
 def result(
-    ref: Annotated[str, typer.Argument(help="A task or run id.")],
+    ref: RefArg,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
     output: ResultOutputOpt = "name",
@@ -245,9 +240,10 @@ def result(
     """Print the result of a task (or run)."""
     check_output(output, ("name", "json", "yaml"))
     with make_client(tenant, project) as client:
-        kind, _, name = ref.rpartition("/")
-        if kind == "run" or (not kind and name.startswith("r")):
-            run_doc = client.get("runs", name)
+        target = resolve_ref(client, ref)
+        name = target.name
+        if target.kind == "run":
+            run_doc = fetch(client, target)
             task = client.get("tasks", run_doc["spec"]["task"])
             if output == "name":
                 status = run_doc["status"]
@@ -261,7 +257,7 @@ def result(
                 stdout_write(text + ("" if text.endswith("\n") else "\n"))
                 return
         else:
-            task = client.get("tasks", name)
+            task = fetch(client, target)
     if output == "name" and task["status"]["state"] not in ("done", "failed", "cancelled"):
         fail(
             f"task {task['metadata']['name']} is still {task['status']['state']}; "
@@ -272,17 +268,13 @@ def result(
 
 @handle_errors
 def cancel(
-    ref: Annotated[str, typer.Argument(help="A task or run id.")],
+    ref: RefArg,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Cancel a task: a queued one at once, a running one within seconds."""
     with make_client(tenant, project) as client:
-        kind, _, name = ref.rpartition("/")
-        if kind == "run" or (not kind and name.startswith("r")):
-            task = client.post(f"/runs/{name}/cancel")
-        else:
-            task = client.post(f"/tasks/{name}/cancel")
+        task = client.post(f"{resolve_ref(client, ref).path}/cancel")
     state = task["status"]["state"]
     note = (
         " (cancelling)"
@@ -294,18 +286,12 @@ def cancel(
 
 @handle_errors
 def steer(
-    ref: Annotated[str, typer.Argument(help="A running task or run id.")],
+    ref: RefArg,
     message: Annotated[str, typer.Argument(help="What to tell the agent.")],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Send a message into a running task's agent program."""
     with make_client(tenant, project) as client:
-        kind, _, name = ref.rpartition("/")
-        path = (
-            f"/runs/{name}/steer"
-            if kind == "run" or (not kind and name.startswith("r"))
-            else f"/tasks/{name}/steer"
-        )
-        answer = client.post(path, {"message": message})
+        answer = client.post(f"{resolve_ref(client, ref).path}/steer", {"message": message})
     stdout_write(f"steer sent to run/{answer['run']}\n")
