@@ -1,4 +1,4 @@
-"""run, result, cancel, steer and events from the user's side: references."""
+"""run, result, cancel, steer and events from the user's side: waiting and references."""
 
 from __future__ import annotations
 
@@ -27,6 +27,42 @@ def _submit(cli: Cli, scope: Scope, *args: str) -> str:
     done = cli("run", "a", "hi", "-t", scope[0], "-p", scope[1], *args)
     assert done.exit_code == 0, done.output
     return done.stdout.strip().removeprefix("task/")
+
+
+def test_wait_says_why_once_and_gives_up_at_the_wait_timeout(
+    cli: Cli, scope: Scope, agent: str
+) -> None:
+    tenant, project = scope
+    done = cli("run", "a", "hi", "-t", tenant, "-p", project, "--wait", "--wait-timeout", "0s")
+    assert done.exit_code == 1
+    name = done.stderr.split()[0].removeprefix("task/")
+    assert done.stderr.splitlines()[0] == f"task/{name} submitted"
+    waiting = [line for line in done.stderr.splitlines() if line.startswith("waiting:")]
+    assert waiting == [
+        "waiting: agent 'a' has no ready instance: phase Stopped "
+        f"(start it with `clawfleet agent wake a -t {tenant} -p {project}`)"
+    ]
+    scope_flags = f"-t {tenant} -p {project}"
+    assert (
+        f"error: task/{name} still pending after 0s; it keeps running: cancel it with "
+        f"`clawfleet cancel {name} {scope_flags}`, or get its result later with "
+        f"`clawfleet result {name} {scope_flags}`"
+    ) in done.stderr
+    state = cli("get", f"task/{name}", "-o", "json")
+    assert json.loads(state.stdout)["status"]["state"] == "pending"
+
+
+@pytest.mark.parametrize("value", ["soon", "5x", ""])
+def test_a_bad_wait_timeout_is_a_usage_error(cli: Cli, value: str) -> None:
+    done = cli("run", "a", "hi", "--wait", "--wait-timeout", value)
+    assert done.exit_code == 2
+    assert "--wait-timeout: invalid duration" in done.stderr
+
+
+def test_wait_timeout_needs_wait(cli: Cli) -> None:
+    done = cli("run", "a", "hi", "--wait-timeout", "30s")
+    assert done.exit_code == 2
+    assert "--wait-timeout goes with --wait or --follow" in done.stderr
 
 
 def test_a_task_name_starting_with_r_is_a_task_not_a_run(

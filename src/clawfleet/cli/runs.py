@@ -22,7 +22,13 @@ from clawfleet.cli.common import (
 )
 from clawfleet.cli.output import dump_json, dump_yaml
 from clawfleet.cli.references import fetch, parse_ref, resolve_ref, run_of
-from clawfleet.client import ClawfleetClient
+from clawfleet.cli.task_waits import (
+    TERMINAL,
+    TaskWaiter,
+    event_line,
+    keeps_running,
+    run_events,
+)
 
 RefArg = Annotated[
     str,
@@ -39,52 +45,18 @@ def _result_text(task: dict[str, Any]) -> str:
     return output if isinstance(output, str) else json.dumps(output, indent=2)
 
 
-def _event_line(event: dict[str, Any]) -> str | None:
-    kind, data = event.get("type"), event.get("data") or {}
-    if kind == "message":
-        return str(data.get("text", "")).rstrip("\n")
-    if kind == "log":
-        return f"[{data.get('level', 'log')}] {data.get('text', '')}"
-    if kind == "progress":
-        pct = data.get("pct")
-        return f"… {data.get('text', '')}" + (f" ({pct}%)" if pct is not None else "")
-    if kind == "tool_call":
-        return f"→ {data.get('name')}({json.dumps(data.get('args', {}))})"
-    if kind == "steer":
-        return f"↪ steer: {data.get('message', data.get('text', ''))}"
-    if kind == "status":
-        return "· " + ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, ""))
-    if kind == "result":
-        return None
-    return f"{kind}: {json.dumps(data)}"
+def _scope_flags(tenant: str | None, project: str | None) -> str:
+    """The -t/-p flags a follow-up command needs, as the user gave them."""
+    return "".join(f" {flag} {value}" for flag, value in (("-t", tenant), ("-p", project)) if value)
 
 
-def _follow(client: ClawfleetClient, run_id: str, *, quiet: bool = False) -> None:
-    for event in client.stream_events(run_id):
-        if event.get("type") == "end":
-            return
-        line = _event_line(event)
-        if line is not None and not quiet:
-            err.print(line, markup=False, highlight=False)
+def _duration(option: str, text: str) -> tuple[float, str]:
+    from clawfleet.schemas.base import parse_duration
 
-
-def _wait_task(client: ClawfleetClient, name: str, *, follow: bool) -> dict[str, Any]:
-    """Follow the task's runs (retries included) until the task ends."""
-    seen: set[str] = set()
-    while True:
-        task = client.get("tasks", name)
-        status = task["status"]
-        if status["state"] in ("done", "failed", "cancelled"):
-            return task
-        run = status.get("currentRun")
-        if run and run not in seen:
-            seen.add(run)
-            _follow(client, run, quiet=not follow)
-        else:
-            # Waiting to be claimed (or between attempts): the task endpoint has no stream.
-            import time
-
-            time.sleep(0.05)
+    try:
+        return float(parse_duration(text)), text
+    except ValueError as exc:
+        fail(f"{option}: {exc}", code=2)
 
 
 @handle_errors
@@ -99,7 +71,18 @@ def run(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Show live progress, then the result.")
     ] = False,
-    timeout: Annotated[str | None, typer.Option(help="Per attempt, e.g. 30s or 5m.")] = None,
+    wait_timeout: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="With --wait/--follow: stop waiting after this long, e.g. 30s or 5m "
+            "(the task keeps running). Default: until the task ends.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="Time limit of each attempt, e.g. 30s or 5m."),
+    ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
     max_attempts: Annotated[int, typer.Option(help="Attempts before giving up.")] = 3,
     idempotency_key: Annotated[
@@ -109,6 +92,9 @@ def run(
 ) -> None:
     """Send a task to an agent; with --wait or --follow, print its result."""
     check_output(output, ("name", "json", "yaml"))
+    if wait_timeout is not None and not (wait or follow):
+        fail("--wait-timeout goes with --wait or --follow", code=2)
+    within = _duration("--wait-timeout", wait_timeout) if wait_timeout is not None else None
     text = sys.stdin.read() if prompt == "-" else prompt
     spec: dict[str, Any] = {
         "prompt": text,
@@ -127,8 +113,11 @@ def run(
         task = client.submit_task({"kind": "Task", "spec": spec})
         name = task["metadata"]["name"]
         if wait or follow:
-            err.print(f"task/{name} submitted", highlight=False)
-            task = _wait_task(client, name, follow=follow)
+            scope = _scope_flags(tenant, project)
+            with keeps_running(name, scope):
+                err.print(f"task/{name} submitted", highlight=False)
+                waiter = TaskWaiter(client, name, follow=follow, within=within, scope=scope)
+                task = waiter.wait()
     _print_task(task, output, final=wait or follow)
 
 
@@ -163,12 +152,11 @@ def events(
     """Show a run's ordered events."""
     check_output(output, ("table", "json"))
     with make_client(tenant, project) as client:
-        run_id, _ = run_of(client, resolve_ref(client, ref))
+        run_id, task = run_of(client, resolve_ref(client, ref))
         if follow:
-            for event in client.stream_events(run_id, after):
-                if event.get("type") == "end":
-                    break
-                _print_event(event, output)
+            with keeps_running(task, _scope_flags(tenant, project)):
+                for event in run_events(client, run_id, after):
+                    _print_event(event, output)
             return
         body = client.get_path(f"/runs/{run_id}/events", after=after, limit=10_000)
         for event in body["events"]:
@@ -209,25 +197,18 @@ def logs(
             fail(f"unknown log source {kind!r}; use instance/NAME or run/ID", code=2)
         target = parse_ref(ref)
         assert target is not None  # it has a kind
-        run_id, _ = run_of(client, target)
-        source = (
-            client.stream_events(run_id)
-            if follow
-            else iter(client.get_path(f"/runs/{run_id}/events", limit=10_000)["events"])
-        )
-        lines = []
-        for event in source:
-            if event.get("type") == "end":
-                break
-            if event.get("type") in ("message", "log"):
-                line = _event_line(event) or ""
-                if follow:
-                    stdout_write(line + "\n")
-                else:
-                    lines.append(line)
-        if tail:
-            lines = lines[-tail:]
-        stdout_write("".join(line + "\n" for line in lines))
+        run_id, task = run_of(client, target)
+        if follow:
+            with keeps_running(task, _scope_flags(tenant, project)):
+                for event in run_events(client, run_id):
+                    if event.get("type") in ("message", "log"):
+                        stdout_write((event_line(event) or "") + "\n")
+            return
+        events = client.get_path(f"/runs/{run_id}/events", limit=10_000)["events"]
+    lines = [event_line(e) or "" for e in events if e.get("type") in ("message", "log")]
+    if tail:
+        lines = lines[-tail:]
+    stdout_write("".join(line + "\n" for line in lines))
 
 
 @handle_errors
@@ -258,7 +239,7 @@ def result(
                 return
         else:
             task = fetch(client, target)
-    if output == "name" and task["status"]["state"] not in ("done", "failed", "cancelled"):
+    if output == "name" and task["status"]["state"] not in TERMINAL:
         fail(
             f"task {task['metadata']['name']} is still {task['status']['state']}; "
             "try again later, or use `clawfleet run ... --wait`"

@@ -271,23 +271,27 @@ class ClawfleetClient:
             ).json()
         )
 
-    def stream_events(self, run_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+    def stream_events(
+        self, run_id: str, after: int = 0, *, until: float | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every event of a run after ``after``, live, resuming after dropped connections;
-        ends with ``{"type": "end", ...}`` once the run is over."""
+        ends with ``{"type": "end", ...}`` once the run is over. With ``until`` (a
+        ``time.monotonic()`` instant) it also stops, without an end, when that moment passes."""
         cursor = after
         failures = 0
-        while True:
+        while until is None or time.monotonic() < until:
+            read = 60.0 if until is None else max(0.1, min(60.0, until - time.monotonic()))
             try:
                 with self._http.stream(
                     "GET",
                     f"{API}/runs/{run_id}/events/stream",
                     params={"after": cursor},
-                    timeout=httpx.Timeout(60.0, connect=5.0),
+                    timeout=httpx.Timeout(read, connect=5.0),
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
                         self._check(response)
-                    for event_id, event, data in parse_sse(response.iter_lines()):
+                    for event_id, event, data in parse_sse(_lines(response, until)):
                         failures = 0
                         doc = json.loads(data)
                         if event == "end":
@@ -296,6 +300,8 @@ class ClawfleetClient:
                         cursor = int(event_id or cursor)
                         yield doc
             except (httpx.TransportError, httpx.DecodingError) as exc:
+                if until is not None and time.monotonic() >= until:
+                    return
                 failures += 1
                 if failures > 30:
                     raise ClientError(f"lost the event stream of run {run_id}: {exc}") from exc
@@ -335,6 +341,14 @@ class ClawfleetClient:
 
     def whoami(self) -> dict[str, Any]:
         return dict(self.request("GET", f"{API}/whoami").json())
+
+
+def _lines(response: httpx.Response, until: float | None) -> Iterator[str]:
+    """The response's lines, keepalives included, until the moment ``until`` passes."""
+    for line in response.iter_lines():
+        yield line
+        if until is not None and time.monotonic() >= until:
+            return
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
