@@ -1,8 +1,9 @@
-"""run, result, cancel, steer and events from the user's side: waiting and references."""
+"""run, result, cancel, steer and events from the user's side: waiting, input and references."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,39 @@ def test_wait_timeout_needs_wait(cli: Cli) -> None:
     done = cli("run", "a", "hi", "--wait-timeout", "30s")
     assert done.exit_code == 2
     assert "--wait-timeout goes with --wait or --follow" in done.stderr
+
+
+def test_run_data_from_a_file_and_from_stdin(
+    cli: Cli, scope: Scope, agent: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text("files: [a.py, b.py]\ndepth: 2\n")
+    tenant, project = scope
+    done = cli("run", "a", "review", "-t", tenant, "-p", project, "--data", str(data), "-o", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["spec"]["data"] == {"files": ["a.py", "b.py"], "depth": 2}
+    done = cli(
+        "run", "a", "review", "-t", tenant, "-p", project, "--data", "-", "-o", "json",
+        input='{"ticket": 42}',
+    )  # fmt: skip
+    assert json.loads(done.stdout)["spec"]["data"] == {"ticket": 42}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("- a\n- b\n", "not a list"), ("", "not an empty document"), ("a: [", "invalid YAML")],
+)
+def test_run_data_must_be_a_mapping(cli: Cli, tmp_path: Path, text: str, message: str) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text(text)
+    done = cli("run", "a", "x", "--data", str(data))
+    assert done.exit_code == 1
+    assert message in done.stderr
+
+
+def test_prompt_and_data_cannot_both_come_from_stdin(cli: Cli) -> None:
+    done = cli("run", "a", "-", "--data", "-", input="x")
+    assert done.exit_code == 2
 
 
 def test_a_task_name_starting_with_r_is_a_task_not_a_run(

@@ -20,6 +20,7 @@ from clawfleet.cli.common import (
     make_client,
     stdout_write,
 )
+from clawfleet.cli.manifests import load_data
 from clawfleet.cli.output import dump_json, dump_yaml
 from clawfleet.cli.references import fetch, parse_ref, resolve_ref, run_of
 from clawfleet.cli.task_waits import (
@@ -79,6 +80,13 @@ def run(
             "(the task keeps running). Default: until the task ends.",
         ),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="A JSON or YAML mapping for the task's spec.data; '-' reads it from stdin.",
+        ),
+    ] = None,
     timeout: Annotated[
         str | None,
         typer.Option(metavar="DURATION", help="Time limit of each attempt, e.g. 30s or 5m."),
@@ -95,12 +103,15 @@ def run(
     if wait_timeout is not None and not (wait or follow):
         fail("--wait-timeout goes with --wait or --follow", code=2)
     within = _duration("--wait-timeout", wait_timeout) if wait_timeout is not None else None
-    text = sys.stdin.read() if prompt == "-" else prompt
+    if prompt == "-" and data == "-":
+        fail("only one of PROMPT and --data can be read from stdin ('-')", code=2)
     spec: dict[str, Any] = {
-        "prompt": text,
+        "prompt": sys.stdin.read() if prompt == "-" else prompt,
         "priority": priority,
         "retry": {"maxAttempts": max_attempts},
     }
+    if data is not None:
+        spec["data"] = load_data(data)
     if agent.startswith("selector="):
         spec["selector"] = agent.removeprefix("selector=")
     else:
