@@ -1,4 +1,4 @@
-"""run, result, cancel, steer and events from the user's side: waiting, input and references."""
+"""run, result, cancel, steer and events from the user's side: references, input, wording."""
 
 from __future__ import annotations
 
@@ -134,9 +134,12 @@ def test_runs_by_id_and_tasks_by_reference(cli: Cli, scope: Scope) -> None:
     events = cli("events", run, "-o", "json")
     assert events.exit_code == 0
     assert [json.loads(line)["type"] for line in events.stdout.splitlines()][-1] == "status"
+    assert json.loads(cli("result", f"run/{run}", "-o", "json").stdout)["kind"] == "Run"
     steered = cli("steer", run, "too late")
     assert steered.exit_code == 1
-    assert "only a running task can be steered" in steered.stderr
+    assert f"run {run} has already succeeded; only a running task can be steered" in (
+        steered.stderr
+    )
 
 
 def test_an_unknown_reference_names_both_kinds(cli: Cli) -> None:
@@ -144,3 +147,25 @@ def test_an_unknown_reference_names_both_kinds(cli: Cli) -> None:
     assert done.exit_code == 1
     assert "no task or run 'nothing-here'" in done.stderr
     assert cli("result", "agent/x").exit_code == 2
+
+
+def test_the_result_of_a_cancelled_task_says_it_once(cli: Cli, scope: Scope, agent: str) -> None:
+    name = _submit(cli, scope)
+    assert cli("cancel", f"task/{name}").exit_code == 0
+    done = cli("result", name)
+    assert done.exit_code == 1
+    assert f"error: task {name} was cancelled by admin\n" == done.stderr
+    assert "cancelled: cancelled" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["get", "agents", "-l", "a=,"], ["run", "selector=a=,", "x"]])
+def test_a_bad_selector_is_reported_once(cli: Cli, args: list[str]) -> None:
+    done = cli(*args)
+    assert done.exit_code == 1
+    assert done.stderr == "error: invalid label selector 'a=,': empty term (stray comma?)\n"
+
+
+def test_an_error_message_with_brackets_is_printed_as_written(cli: Cli) -> None:
+    done = cli("get", "[oops]")
+    assert done.exit_code == 2
+    assert "unknown kind '[oops]'" in done.stderr  # not taken for rich markup and dropped

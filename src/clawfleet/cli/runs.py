@@ -39,13 +39,6 @@ RefArg = Annotated[
 ]
 
 
-def _result_text(task: dict[str, Any]) -> str:
-    output = ((task.get("status") or {}).get("result") or {}).get("output")
-    if output is None:
-        return ""
-    return output if isinstance(output, str) else json.dumps(output, indent=2)
-
-
 def _scope_flags(tenant: str | None, project: str | None) -> str:
     """The -t/-p flags a follow-up command needs, as the user gave them."""
     return "".join(f" {flag} {value}" for flag, value in (("-t", tenant), ("-p", project)) if value)
@@ -60,12 +53,34 @@ def _duration(option: str, text: str) -> tuple[float, str]:
         fail(f"{option}: {exc}", code=2)
 
 
+def _result_text(output: Any) -> str:
+    if output is None:
+        return ""
+    text = output if isinstance(output, str) else json.dumps(output, indent=2)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _ended(what: str, status: dict[str, Any]) -> str:
+    """'task t1 failed (agent-exited): exit 1', 'task t2 was cancelled by admin'."""
+    state, kind, error = status["state"], status.get("failureKind"), status.get("error")
+    if state == "cancelled" and str(error).startswith("cancelled "):
+        return f"{what} was {error}"  # 'cancelled by admin' says it all
+    verb = {"failed": "failed", "cancelled": "was cancelled"}.get(state, f"is {state}")
+    detail = f" ({kind})" if kind and kind != state else ""
+    return f"{what} {verb}{detail}" + (f": {error}" if error else "")
+
+
 @handle_errors
 def run(
     agent: Annotated[
-        str, typer.Argument(help="The agent to run on, or selector=EXPR for any matching agent.")
+        str,
+        typer.Argument(
+            metavar="AGENT", help="The agent to run on, or selector=EXPR for any matching agent."
+        ),
     ],
-    prompt: Annotated[str, typer.Argument(help="What to do; '-' reads it from stdin.")],
+    prompt: Annotated[
+        str, typer.Argument(metavar="PROMPT", help="What to do; '-' reads it from stdin.")
+    ],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait and print the result.")] = False,
@@ -91,10 +106,10 @@ def run(
         str | None,
         typer.Option(metavar="DURATION", help="Time limit of each attempt, e.g. 30s or 5m."),
     ] = None,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
-    max_attempts: Annotated[int, typer.Option(help="Attempts before giving up.")] = 3,
+    priority: Annotated[int, typer.Option(metavar="N", help="Higher runs first.")] = 0,
+    max_attempts: Annotated[int, typer.Option(metavar="N", help="Attempts before giving up.")] = 3,
     idempotency_key: Annotated[
-        str | None, typer.Option(help="Submit at most once per key.")
+        str | None, typer.Option(metavar="KEY", help="Submit at most once per key.")
     ] = None,
     output: ResultOutputOpt = "name",
 ) -> None:
@@ -143,24 +158,23 @@ def _print_task(task: dict[str, Any], output: str, *, final: bool) -> None:
         stdout_write(f"task/{task['metadata']['name']}\n")
         return
     status = task["status"]
-    if status["state"] == "done":
-        text = _result_text(task)
-        stdout_write(text if text.endswith("\n") or not text else text + "\n")
-        return
-    why = ": ".join(str(x) for x in (status.get("failureKind"), status.get("error")) if x)
-    fail(f"task {task['metadata']['name']} {status['state']}" + (f": {why}" if why else ""))
+    if status["state"] != "done":
+        fail(_ended(f"task {task['metadata']['name']}", status))
+    stdout_write(_result_text((status.get("result") or {}).get("output")))
 
 
 @handle_errors
 def events(
     ref: RefArg,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new events live.")] = False,
-    after: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    after: Annotated[
+        int, typer.Option(metavar="SEQ", help="Only events after this sequence number.")
+    ] = 0,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
     output: EventsOutputOpt = "table",
 ) -> None:
-    """Show a run's ordered events."""
+    """Show a run's ordered events (a task's: its current or latest run)."""
     check_output(output, ("table", "json"))
     with make_client(tenant, project) as client:
         run_id, task = run_of(client, resolve_ref(client, ref))
@@ -188,7 +202,7 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
-    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    tail: Annotated[int | None, typer.Option(metavar="N", help="Only the last N lines.")] = None,
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
 ) -> None:
@@ -229,57 +243,51 @@ def result(
     project: ProjectOpt = None,
     output: ResultOutputOpt = "name",
 ) -> None:
-    """Print the result of a task (or run)."""
+    """Print the result of a task (or of one run)."""
     check_output(output, ("name", "json", "yaml"))
     with make_client(tenant, project) as client:
         target = resolve_ref(client, ref)
-        name = target.name
-        if target.kind == "run":
-            run_doc = fetch(client, target)
-            task = client.get("tasks", run_doc["spec"]["task"])
-            if output == "name":
-                status = run_doc["status"]
-                if status["state"] != "succeeded":
-                    why = " ".join(
-                        str(x) for x in (status.get("failureKind"), status.get("error")) if x
-                    )
-                    fail(f"run {name} is {status['state']}: {why}")
-                out = (status.get("result") or {}).get("output")
-                text = out if isinstance(out, str) else json.dumps(out, indent=2)
-                stdout_write(text + ("" if text.endswith("\n") else "\n"))
-                return
-        else:
-            task = fetch(client, target)
-    if output == "name" and task["status"]["state"] not in TERMINAL:
+        doc = fetch(client, target)
+    if target.kind == "run":
+        _print_run(doc, output)
+        return
+    state = doc["status"]["state"]
+    if output == "name" and state not in TERMINAL:
         fail(
-            f"task {task['metadata']['name']} is still {task['status']['state']}; "
-            "try again later, or use `clawfleet run ... --wait`"
+            f"task {doc['metadata']['name']} is still {state}; try again later, or wait for it "
+            "with `clawfleet run ... --wait`"
         )
-    _print_task(task, output, final=True)
+    _print_task(doc, output, final=True)
+
+
+def _print_run(run: dict[str, Any], output: str) -> None:
+    if output in ("json", "yaml"):
+        stdout_write(dump_json(run) if output == "json" else dump_yaml(run))
+        return
+    status, what = run["status"], f"run {run['metadata']['name']}"
+    if status["state"] == "running":
+        fail(f"{what} is still running; try again later")
+    if status["state"] != "succeeded":
+        fail(_ended(what, status))
+    stdout_write(_result_text((status.get("result") or {}).get("output")))
 
 
 @handle_errors
-def cancel(
-    ref: RefArg,
-    tenant: TenantOpt = None,
-    project: ProjectOpt = None,
-) -> None:
+def cancel(ref: RefArg, tenant: TenantOpt = None, project: ProjectOpt = None) -> None:
     """Cancel a task: a queued one at once, a running one within seconds."""
     with make_client(tenant, project) as client:
         task = client.post(f"{resolve_ref(client, ref).path}/cancel")
     state = task["status"]["state"]
-    note = (
-        " (cancelling)"
-        if task["status"].get("cancelRequested") and state not in ("cancelled",)
-        else ""
+    cancelling = task["status"].get("cancelRequested") and state != "cancelled"
+    stdout_write(
+        f"task/{task['metadata']['name']} {state}{' (cancelling)' if cancelling else ''}\n"
     )
-    stdout_write(f"task/{task['metadata']['name']} {state}{note}\n")
 
 
 @handle_errors
 def steer(
     ref: RefArg,
-    message: Annotated[str, typer.Argument(help="What to tell the agent.")],
+    message: Annotated[str, typer.Argument(metavar="MESSAGE", help="What to tell the agent.")],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
 ) -> None:

@@ -286,8 +286,11 @@ class TaskService:
             what=f"task or run {name!r}",
         )  # fmt: skip
         if run["state"] != "running":
+            ended = (
+                "was cancelled" if run["state"] == "cancelled" else f"has already {run['state']}"
+            )
             raise Conflict(
-                f"run {run['id']} is {run['state']}; only a running task can be steered",
+                f"run {run['id']} {ended}; only a running task can be steered",
                 code="not-running",
             )
         return run
