@@ -12,6 +12,7 @@ import yaml
 from clawfleet.cli.common import stdout_write
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]
+API_VERSION = "clawfleet.dev/v1"  # schemas.base.API_VERSION, without importing pydantic
 
 
 def age(item: dict[str, Any], now: datetime | None = None) -> str:
@@ -169,5 +170,11 @@ def print_items(kind: str, items: list[dict[str, Any]], fmt: str, *, single: boo
         print_table(kind, items, wide=fmt == "wide")
 
 
+def print_list(items: list[dict[str, Any]], fmt: str) -> None:
+    """Items of several kinds as one JSON or YAML document (a ``List``, as kubectl prints)."""
+    doc = {"apiVersion": API_VERSION, "kind": "List", "items": items}
+    stdout_write(dump_json(doc) if fmt == "json" else dump_yaml(doc))
+
+
 def _as_list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "clawfleet.dev/v1", "kind": f"{kind}List", "items": items}
+    return {"apiVersion": API_VERSION, "kind": f"{kind}List", "items": items}
