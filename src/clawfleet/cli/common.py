@@ -23,10 +23,18 @@ err = Console(stderr=True, soft_wrap=True)
 
 TenantOpt = Annotated[
     str | None,
-    typer.Option("--tenant", "-t", help="Tenant to act in (default: your tenant, or 'default')."),
+    typer.Option(
+        "--tenant",
+        "-t",
+        metavar="TENANT",
+        help="Tenant to act in (default: your tenant, or 'default').",
+    ),
 ]
 ProjectOpt = Annotated[
-    str | None, typer.Option("--project", "-p", help="Project to act in (default: 'default').")
+    str | None,
+    typer.Option(
+        "--project", "-p", metavar="PROJECT", help="Project to act in (default: 'default')."
+    ),
 ]
 
 

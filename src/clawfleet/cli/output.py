@@ -141,12 +141,18 @@ def print_table(kind: str, items: Sequence[dict[str, Any]], *, wide: bool = Fals
     if wide:
         columns += [*WIDE.get(kind, []), ("LABELS", _labels)]
     columns.append(("AGE", age))
-    rows = [[title for title, _ in columns]]
-    rows += [[render(item) for _, render in columns] for item in items]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    print_rows(
+        [title for title, _ in columns], [[render(item) for _, render in columns] for item in items]
+    )
+
+
+def print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A header and rows in aligned columns, the way every table of the CLI looks."""
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [
         "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        for row in table
     ]
     stdout_write("\n".join(lines) + "\n")
 

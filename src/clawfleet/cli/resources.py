@@ -26,16 +26,21 @@ from clawfleet.domain.kinds import KindInfo
 
 FileOpt = Annotated[
     list[str],
-    typer.Option("--filename", "-f", help="A file, a directory of .yaml/.json files, or '-'."),
+    typer.Option(
+        "--filename",
+        "-f",
+        metavar="PATH",
+        help="A file, a directory of .yaml/.json files, or '-' (stdin); may repeat.",
+    ),
 ]
 
 
 TargetsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="KIND [NAME...] | KIND/NAME...",
-        help="A kind (agents; several: agents,secrets) and names, or KIND/NAME references as "
-        "-o name prints them.",
+        metavar="TARGET",
+        help="KIND [NAME...] (agents; agent shell staged), several kinds (agents,secrets), or "
+        "KIND/NAME... as -o name prints them.",
     ),
 ]
 SelectorOpt = Annotated[
