@@ -95,8 +95,9 @@ class TaskWaiter:
                 seen.add(run)
                 self._follow(run)
                 continue
-            # A run we followed to its end whose task has not moved on: wait for the task.
-            until = "finished" if run else "started"
+            # Pending: wait for an instance to take it. Otherwise the run we followed has
+            # ended and the task has not moved on yet: wait for the task itself.
+            until = "started" if status["state"] in ("pending", "blocked") else "finished"
             self._say(answer.get("waiting"))
             if self._left() == 0:
                 self._give_up(status["state"])
