@@ -57,7 +57,8 @@ def test_a_stopped_agent_is_waited_for_without_polling(server: ServerProcess) ->
     assert done.stderr.count("waiting: agent 'idle' has no ready instance: phase Stopped") == 1
     assert f"task/{name} still pending after 3s; it keeps running" in done.stderr
     log = server.log_path.read_text()
-    assert log.count(f"GET /api/v1/tasks/{name}/wait ") == 1  # one long poll in 3 s
+    # a first short wait (2 s, then the reason is printed) and one long poll for the rest
+    assert log.count(f"GET /api/v1/tasks/{name}/wait ") == 2
     assert f"GET /api/v1/tasks/{name} " not in log  # and no polling of the task
 
 

@@ -21,6 +21,9 @@ from clawfleet.cli.common import err, fail
 from clawfleet.client import ClawfleetClient
 
 LONG_POLL_SECONDS = 25.0  # per request; the server allows up to 60
+# The first wait for a start is short: a task that has not started by then gets its reason
+# printed at once instead of after a whole long poll; one that starts sooner says nothing.
+FIRST_POLL_SECONDS = 2.0
 TERMINAL = ("done", "failed", "cancelled")
 
 
@@ -78,6 +81,7 @@ class TaskWaiter:
         self.within = within
         self.deadline = None if within is None else time.monotonic() + within[0]
         self._said: str | None = None
+        self._quick = True  # the next wait is a first one (after the submit, after a run)
 
     def wait(self) -> dict[str, Any]:
         """The finished task; exits 1 on ``--wait-timeout`` (run it inside ``keeps_running``
@@ -94,6 +98,7 @@ class TaskWaiter:
             if run and run not in seen:
                 seen.add(run)
                 self._follow(run)
+                self._quick = True
                 continue
             # Pending: wait for an instance to take it. Otherwise the run we followed has
             # ended and the task has not moved on yet: wait for the task itself.
@@ -121,8 +126,10 @@ class TaskWaiter:
         return max(0.0, self.deadline - time.monotonic())
 
     def _poll_seconds(self) -> float:
+        seconds = FIRST_POLL_SECONDS if self._quick else LONG_POLL_SECONDS
+        self._quick = False
         left = self._left()
-        return LONG_POLL_SECONDS if left is None else min(LONG_POLL_SECONDS, left)
+        return seconds if left is None else min(seconds, left)
 
     def _give_up(self, state: str) -> NoReturn:
         assert self.within is not None
