@@ -43,6 +43,8 @@ from typing import Any
 
 import httpx
 
+from clawfleet.testing.server_process import ServerProcess
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 NOOP_AGENT = BENCH / "noop_agent.py"
@@ -203,79 +205,30 @@ def machine_info() -> dict[str, Any]:
 # -- the ClawFleet server ------------------------------------------------------------------
 
 
-class ClawfleetServer:
-    """`python -m clawfleet up` on a free port with a data dir under ``root``."""
+def clawfleet_server(root: Path, database_url: str | None) -> ServerProcess:
+    """`python -m clawfleet up` on a free port with a data dir under ``root`` (the test kit's
+    harness, the same one the e2e tests use), logging only warnings."""
+    from clawfleet.testing.postgres import free_port
 
-    def __init__(self, root: Path, database_url: str | None) -> None:
-        from clawfleet.testing.postgres import free_port
+    root.mkdir(parents=True, exist_ok=True)
+    return ServerProcess(
+        data_dir=root / "data",
+        port=free_port(),
+        log_path=root / "server.log",
+        database_url=database_url,
+        cwd=root,
+        extra_env={"CLAWFLEET_LOG__LEVEL": "warning"},
+    )
 
-        self.root = root
-        self.data_dir = root / "data"
-        self.port = free_port()
-        self.database_url = database_url
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = root / "server.log"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+def server_pids(server: ServerProcess) -> list[int]:
+    return [server.pid] if server.pid is not None else []
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWFLEET_")}
-        env |= {
-            "CLAWFLEET_DATA_DIR": str(self.data_dir),
-            "CLAWFLEET_SERVER": self.url,
-            "CLAWFLEET_CONFIG": str(self.root / "no-client-config"),
-            "CLAWFLEET_LOG__LEVEL": "warning",
-        }
-        return env
 
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        python = sys.executable
-        if self.database_url:
-            subprocess.run(
-                [python, "-m", "clawfleet", "db", "upgrade", "--database-url", self.database_url],
-                env=self.env(), cwd=self.root, check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
-        args = [python, "-m", "clawfleet", "up", "--port", str(self.port)]
-        if self.database_url:
-            args += ["--database-url", self.database_url]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                args, env=self.env(), cwd=self.root, stdout=log, stderr=log,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready in 60 s:\n{self.log_path.read_text()[-3000:]}")
-
-    def token(self) -> str:
-        return (self.data_dir / "admin-token").read_text().strip()
-
-    def server_pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
-
-    def runner_pids(self) -> list[int]:
-        """Runners and their agent programs (their cwd is under the data dir's instances/)."""
-        return pids_under(self.data_dir / "instances") if self.data_dir.exists() else []
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        kill_tree_under(self.root)  # runners survive the server by design
+def stop_server(server: ServerProcess, root: Path) -> None:
+    if server.proc is not None:
+        server.stop()
+    kill_tree_under(root)  # runners survive the server by design
 
 
 # -- talking to it ---------------------------------------------------------------------------
@@ -314,7 +267,7 @@ async def wait_for(
 
 
 class Api:
-    def __init__(self, server: ClawfleetServer, in_flight: int) -> None:
+    def __init__(self, server: ServerProcess, in_flight: int) -> None:
         self.server = server
         self.http = httpx.AsyncClient(
             base_url=server.url + "/api/v1",
@@ -345,7 +298,7 @@ class Api:
         await self.ok("DELETE", f"/agents/{name}")
 
         async def gone() -> bool:
-            return not self.server.runner_pids()
+            return not self.server.instance_pids()
 
         try:
             await wait_for(gone, 40, f"the runners of {name} to stop")
@@ -558,7 +511,7 @@ class Profiler:
 
 
 async def bench_config(
-    server: ClawfleetServer,
+    server: ServerProcess,
     api: Api,
     config: RunnerConfig,
     options: Options,
@@ -568,14 +521,16 @@ async def bench_config(
     agent = f"noop-{config.label}"
     started = time.perf_counter()
     await api.start_agent(agent, config.replicas, config.concurrency)
-    meter = CpuMeter({"server": server.server_pids, "runners": server.runner_pids, "db": db_pids})
+    meter = CpuMeter(
+        {"server": lambda: server_pids(server), "runners": server.instance_pids, "db": db_pids}
+    )
     try:
         warm = await throughput_phase(
             api, agent, options.warmup, options.in_flight, meter, options.timeout
         )
         profiler = Profiler(options.profile_dir / profile_name if options.profile_dir else None)
-        runners = [p for p in server.runner_pids() if b"runner" in _cmdline(p)]
-        targets = {"server": server.server_pids()[0]}
+        runners = server.runner_pids()
+        targets = {"server": server_pids(server)[0]}
         if runners:
             targets["runner"] = runners[0]
         profiler.start(targets)
@@ -600,13 +555,6 @@ async def bench_config(
         "latency": lat,
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 @contextlib.contextmanager
@@ -641,7 +589,7 @@ async def bench_database(
     kind: str, root: Path, configs: Sequence[RunnerConfig], options: Options
 ) -> dict[str, Any]:
     with database(kind) as (url, db_pids, version):
-        server = ClawfleetServer(root / kind, url)
+        server = clawfleet_server(root / kind, url)
         try:
             server.start()
             api = Api(server, options.in_flight)
@@ -662,7 +610,7 @@ async def bench_database(
                 print(f"--- server log (tail):\n{tail}", file=sys.stderr)
             raise
         finally:
-            server.stop()
+            stop_server(server, root / kind)
     return {"database": kind, "version": version, "configs": rows}
 
 

@@ -13,7 +13,6 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version as package_version
 from typing import Any
 
 import uvicorn
@@ -35,6 +34,7 @@ from clawfleet.core.paths import (
     write_private_file,
 )
 from clawfleet.core.settings import Settings
+from clawfleet.core.version import clawfleet_version
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
 from clawfleet.schemas.tenants import ProjectIn, TenantIn
@@ -59,13 +59,6 @@ from clawfleet.store.notify import Notifier, PostgresNotifier
 log = logging.getLogger(__name__)
 
 SYSTEM = RequestContext(principal=Principal(name="system", role="admin"))
-
-
-def clawfleet_version() -> str:
-    try:
-        return package_version("clawfleet")
-    except Exception:  # not installed as a distribution (e.g. a bare source tree)
-        return "0.0.0+unknown"
 
 
 # Passed from the control plane's environment to runners (nothing else is).

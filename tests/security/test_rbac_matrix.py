@@ -109,6 +109,7 @@ ENDPOINTS = [
         "metadata": {"tenant": t, "project": "web"}, "spec": {"agent": "a1", "prompt": "hi"}}),
     Endpoint("GET", "/api/v1/tasks/{task}", READ, "Task"),
     Endpoint("GET", "/api/v1/tasks/{task}/runs", READ, "Task"),
+    Endpoint("GET", "/api/v1/tasks/{task}/wait", READ, "Task"),
     Endpoint("POST", "/api/v1/tasks/{pending}/cancel", WRITE, "Task"),
     Endpoint("POST", "/api/v1/tasks/{task}/steer", WRITE, "Task", lambda r, t: {"message": "x"}, ok=frozenset({409})),
     Endpoint("GET", "/api/v1/runs", READ, "Run"),

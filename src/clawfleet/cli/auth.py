@@ -19,13 +19,14 @@ from clawfleet.cli.common import (
     make_client,
     stdout_write,
 )
-from clawfleet.cli.output import dump_json, dump_yaml
+from clawfleet.cli.output import dump_json, dump_yaml, print_rows
 from clawfleet.client import ClawfleetClient, load_client_config
 from clawfleet.client.config import config_file_path, forget_session, save_session
 
 user_app = typer.Typer(help="Users (cluster admins).", no_args_is_help=True)
 sa_app = typer.Typer(help="Service accounts and their API keys.", no_args_is_help=True)
 
+UserArg = Annotated[str, typer.Argument(metavar="NAME", help="The user name.")]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
@@ -50,7 +51,10 @@ def _emit(value: Any, output: str) -> bool:
 
 @handle_errors
 def login(
-    username: Annotated[str, typer.Option("--username", "-u", prompt=True, help="Your user name.")],
+    username: Annotated[
+        str,
+        typer.Option("--username", "-u", metavar="NAME", prompt=True, help="Your user name."),
+    ],
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Sign in; the session is kept in the client config and renewed automatically."""
@@ -106,7 +110,7 @@ def whoami(output: DocOutputOpt = "table") -> None:
 @user_app.command("create")
 @handle_errors
 def user_create(
-    name: Annotated[str, typer.Argument(help="The user name.")],
+    name: UserArg,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a user (give them roles with a RoleBinding)."""
@@ -123,15 +127,19 @@ def user_list(output: DocOutputOpt = "table") -> None:
     check_output(output, ("table", "json", "yaml"))
     with make_client() as client:
         items = client.get_path("/users")["items"]
-    if not _emit(items, output):
-        stdout_write(
-            "".join(f"{u['name']:<32} {'disabled' if u['disabled'] else 'active'}\n" for u in items)
-        )
+    if _emit(items, output):
+        return
+    if not items:
+        err.print("No users.")
+        return
+    print_rows(
+        ["NAME", "STATE"], [[u["name"], "disabled" if u["disabled"] else "active"] for u in items]
+    )
 
 
 @user_app.command("disable")
 @handle_errors
-def user_disable(name: Annotated[str, typer.Argument()]) -> None:
+def user_disable(name: UserArg) -> None:
     """Disable a user and end their sessions."""
     with make_client() as client:
         client.post(f"/users/{name}/disable")
@@ -140,7 +148,7 @@ def user_disable(name: Annotated[str, typer.Argument()]) -> None:
 
 @user_app.command("enable")
 @handle_errors
-def user_enable(name: Annotated[str, typer.Argument()]) -> None:
+def user_enable(name: UserArg) -> None:
     """Enable a user again."""
     with make_client() as client:
         client.post(f"/users/{name}/enable")
@@ -150,17 +158,18 @@ def user_enable(name: Annotated[str, typer.Argument()]) -> None:
 @sa_app.command("create")
 @handle_errors
 def sa_create(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="The service account's name, unique in its tenant (e.g. ci)."
+        ),
+    ],
     tenant: TenantOpt = None,
-    description: Annotated[str, typer.Option(help="What it is for.")] = "",
+    description: Annotated[str, typer.Option(metavar="TEXT", help="What it is for.")] = "",
 ) -> None:
     """Create a service account in a tenant."""
     with make_client(tenant) as client:
-        client.post(
-            "/serviceaccounts",
-            {"name": name, "description": description},
-            **client._scope(None, None),
-        )
+        client.post("/serviceaccounts", {"name": name, "description": description})
     stdout_write(f"serviceaccount/{name} created\n")
 
 
@@ -170,43 +179,62 @@ def sa_list(tenant: TenantOpt = None, output: DocOutputOpt = "table") -> None:
     """List service accounts and their keys (never the keys' values)."""
     check_output(output, ("table", "json", "yaml"))
     with make_client(tenant) as client:
-        items = client.get_path("/serviceaccounts", **client._scope(None, None))["items"]
-    if not _emit(items, output):
-        for sa in items:
-            live = [k for k in sa["keys"] if not k["revoked"]]
-            stdout_write(f"{sa['tenant']}/{sa['name']:<28} {len(live)} active key(s)\n")
+        items = client.get_path("/serviceaccounts")["items"]
+    if _emit(items, output):
+        return
+    if not items:
+        err.print("No service accounts.")
+        return
+    rows = [
+        [sa["tenant"], sa["name"], str(sum(1 for k in sa["keys"] if not k["revoked"]))]
+        for sa in items
+    ]
+    print_rows(["TENANT", "NAME", "ACTIVE KEYS"], rows)
 
 
 @sa_app.command("key")
 @handle_errors
 def sa_key(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The service account.")],
     tenant: TenantOpt = None,
-    expires_in: Annotated[int | None, typer.Option(help="Seconds until the key expires.")] = None,
-    revoke: Annotated[str | None, typer.Option(help="Revoke the key with this id instead.")] = None,
+    expires_in: Annotated[
+        int | None, typer.Option(metavar="SECONDS", help="Seconds until the key expires.")
+    ] = None,
+    revoke: Annotated[
+        str | None, typer.Option(metavar="KEY_ID", help="Revoke the key with this id instead.")
+    ] = None,
 ) -> None:
     """Mint an API key for a service account (printed once), or revoke one."""
     with make_client(tenant) as client:
-        scope = client._scope(None, None)
         if revoke:
-            client.request("DELETE", f"/api/v1/serviceaccounts/{name}/keys/{revoke}", params=scope)
+            client.delete_path(f"/serviceaccounts/{name}/keys/{revoke}")
             stdout_write(f"key {revoke} revoked\n")
             return
-        key = client.post(
-            f"/serviceaccounts/{name}/keys", {"expiresInSeconds": expires_in}, **scope
-        )
+        key = client.post(f"/serviceaccounts/{name}/keys", {"expiresInSeconds": expires_in})
     err.print(f"key {key['id']}: store it now, it is not shown again")
     stdout_write(key["key"] + "\n")
 
 
 @handle_errors
 def audit(
-    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. Agent.")] = None,
-    user: Annotated[str | None, typer.Option(help="Only this principal, e.g. user:alice.")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-21T12:00:00Z.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    kind: Annotated[
+        str | None, typer.Option(metavar="KIND", help="Only this kind, e.g. Agent.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(metavar="PRINCIPAL", help="Only this principal, e.g. user:alice.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="TIME", help="Only records since, e.g. 2026-11-21T12:00:00Z."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=1000, help="At most this many records.")
+    ] = 100,
     tenant: TenantOpt = None,
-    all_tenants: Annotated[bool, typer.Option("--all-tenants", "-A")] = False,
+    all_tenants: Annotated[
+        bool,
+        typer.Option("--all-tenants", "-A", help="Records of every tenant you may audit."),
+    ] = False,
     output: DocOutputOpt = "table",
 ) -> None:
     """Who changed what, when and from where, newest first."""
@@ -225,10 +253,13 @@ def audit(
         return
     if not items:
         err.print("No audit records.")
-    for e in items:
-        where = "/".join(x for x in (e.get("tenant"), e.get("project")) if x) or "-"
-        fields = ",".join((e.get("details") or {}).get("fields", []))
-        stdout_write(
-            f"{e['time']}  {e['outcome']:<7} {e['principal']:<28} {e['verb']:<10} "
-            f"{e['kind'].lower()}/{e['name']:<24} {where:<20} {fields}\n"
-        )
+        return
+    rows = [
+        [
+            e["time"], e["outcome"], e["principal"], e["verb"], f"{e['kind'].lower()}/{e['name']}",
+            "/".join(x for x in (e.get("tenant"), e.get("project")) if x) or "-",
+            ",".join((e.get("details") or {}).get("fields", [])) or "-",
+        ]
+        for e in items
+    ]  # fmt: skip
+    print_rows(["TIME", "OUTCOME", "PRINCIPAL", "VERB", "RESOURCE", "WHERE", "FIELDS"], rows)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from clawfleet.client import ApiError, ClawfleetClient, load_client_config
 from clawfleet.core.errors import ClawfleetError
@@ -22,10 +23,18 @@ err = Console(stderr=True, soft_wrap=True)
 
 TenantOpt = Annotated[
     str | None,
-    typer.Option("--tenant", "-t", help="Tenant to act in (default: your tenant, or 'default')."),
+    typer.Option(
+        "--tenant",
+        "-t",
+        metavar="TENANT",
+        help="Tenant to act in (default: your tenant, or 'default').",
+    ),
 ]
 ProjectOpt = Annotated[
-    str | None, typer.Option("--project", "-p", help="Project to act in (default: 'default').")
+    str | None,
+    typer.Option(
+        "--project", "-p", metavar="PROJECT", help="Project to act in (default: 'default')."
+    ),
 ]
 
 
@@ -59,16 +68,17 @@ def make_client(tenant: str | None = None, project: str | None = None) -> Clawfl
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
 def print_error(exc: ClawfleetError, prefix: str = "") -> None:
-    err.print(f"[red]error:[/red] {prefix}{exc.message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(prefix + exc.message)}", highlight=False)
     if isinstance(exc, ApiError):
         for field in exc.field_errors:
             path, message = field.get("path", ""), field.get("message", "")
-            if path and path not in exc.message:
+            # a field error the message already tells is not worth a second line
+            if path and path not in exc.message and message not in exc.message:
                 err.print(f"  {path}: {message}", highlight=False, markup=False)
 
 

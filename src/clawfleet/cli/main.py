@@ -10,12 +10,14 @@ import typer
 
 from clawfleet.cli import auth, ops, resources, runs, up
 from clawfleet.cli.common import GLOBALS, handle_errors, out
+from clawfleet.core.version import clawfleet_version
 
 app = typer.Typer(
     name="clawfleet",
     help="ClawFleet: run a fleet of AI agents as declared, and get work done through it.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Plain help: aligned and grep-able, and without a type tag on every flag.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -23,8 +25,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from clawfleet.server import clawfleet_version
-
         out.print(f"clawfleet {clawfleet_version()}")
         raise typer.Exit()
 
@@ -33,11 +33,17 @@ def _version(value: bool) -> None:
 def main_options(
     server: Annotated[
         str | None,
-        typer.Option("--server", "-s", envvar="CLAWFLEET_SERVER", help="API server URL."),
+        typer.Option(
+            "--server", "-s", envvar="CLAWFLEET_SERVER", metavar="URL", help="API server URL."
+        ),
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option("--token", help="Bearer token (prefer CLAWFLEET_TOKEN: flags show in ps)."),
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            help="Bearer token (prefer CLAWFLEET_TOKEN: flags show in ps).",
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")

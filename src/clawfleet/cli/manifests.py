@@ -1,5 +1,5 @@
-"""Read manifests for `apply -f` and `delete -f`: files, directories or stdin, multi-document
-YAML or JSON, with errors that name the file and line."""
+"""Read manifests for `apply -f` and `delete -f` (files, directories or stdin, multi-document
+YAML or JSON) and the structured input of `run --data`, with errors that name the file and line."""
 
 from __future__ import annotations
 
@@ -66,14 +66,18 @@ def _resolve_local_paths(doc: dict[str, Any], base: Path) -> None:
         ]
 
 
+def _yaml_error(exc: yaml.YAMLError, source: str) -> InvalidInput:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return InvalidInput(f"{source}:{where}: invalid YAML: {problem}")
+
+
 def _parse(text: str, source: str, base: Path | None = None) -> list[Manifest]:
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(f"{source}:{where}: invalid YAML: {problem}") from exc
+        raise _yaml_error(exc, source) from exc
     manifests = []
     for index, doc in enumerate(docs, start=1):
         if doc is None:
@@ -114,3 +118,23 @@ def load_manifests(paths: list[str]) -> list[Manifest]:
                 raise InvalidInput(f"cannot read {file}: {exc}") from exc
             manifests += _parse(text, str(file), file.parent.resolve())
     return sorted(manifests, key=lambda m: APPLY_ORDER.get(m.kind, len(APPLY_ORDER)))
+
+
+def load_data(path: str) -> dict[str, Any]:
+    """The JSON or YAML mapping in file ``path`` ('-' is stdin): a task's ``spec.data``."""
+    source = "<stdin>" if path == "-" else path
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read --data {path}: {exc}") from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from exc
+    if not isinstance(doc, dict):
+        what = "an empty document" if doc is None else f"a {type(doc).__name__}"
+        raise InvalidInput(
+            f'{source}: --data must hold one JSON or YAML mapping (e.g. {{"files": [...]}}), '
+            f"not {what}"
+        )
+    return doc

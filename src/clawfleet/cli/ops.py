@@ -11,7 +11,7 @@ from clawfleet.cli.common import ProjectOpt, TenantOpt, handle_errors, make_clie
 instance_app = typer.Typer(help="Act on one instance (replica) of an agent.", no_args_is_help=True)
 agent_app = typer.Typer(help="Sleep, wake or scale an agent.", no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(help="The name (see `clawfleet get ...`).")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The name (see `clawfleet get ...`).")]
 
 
 @instance_app.command("restart")
@@ -54,7 +54,9 @@ def wake_agent(name: NameArg, tenant: TenantOpt = None, project: ProjectOpt = No
 @handle_errors
 def scale_agent(
     name: NameArg,
-    replicas: Annotated[int, typer.Argument(min=0, max=1000, help="How many instances.")],
+    replicas: Annotated[
+        int, typer.Argument(metavar="REPLICAS", min=0, max=1000, help="How many instances.")
+    ],
     tenant: TenantOpt = None,
     project: ProjectOpt = None,
 ) -> None:

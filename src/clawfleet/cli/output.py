@@ -12,6 +12,7 @@ import yaml
 from clawfleet.cli.common import stdout_write
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]
+API_VERSION = "clawfleet.dev/v1"  # schemas.base.API_VERSION, without importing pydantic
 
 
 def age(item: dict[str, Any], now: datetime | None = None) -> str:
@@ -140,12 +141,18 @@ def print_table(kind: str, items: Sequence[dict[str, Any]], *, wide: bool = Fals
     if wide:
         columns += [*WIDE.get(kind, []), ("LABELS", _labels)]
     columns.append(("AGE", age))
-    rows = [[title for title, _ in columns]]
-    rows += [[render(item) for _, render in columns] for item in items]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    print_rows(
+        [title for title, _ in columns], [[render(item) for _, render in columns] for item in items]
+    )
+
+
+def print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A header and rows in aligned columns, the way every table of the CLI looks."""
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [
         "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        for row in table
     ]
     stdout_write("\n".join(lines) + "\n")
 
@@ -169,5 +176,11 @@ def print_items(kind: str, items: list[dict[str, Any]], fmt: str, *, single: boo
         print_table(kind, items, wide=fmt == "wide")
 
 
+def print_list(items: list[dict[str, Any]], fmt: str) -> None:
+    """Items of several kinds as one JSON or YAML document (a ``List``, as kubectl prints)."""
+    doc = {"apiVersion": API_VERSION, "kind": "List", "items": items}
+    stdout_write(dump_json(doc) if fmt == "json" else dump_yaml(doc))
+
+
 def _as_list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "clawfleet.dev/v1", "kind": f"{kind}List", "items": items}
+    return {"apiVersion": API_VERSION, "kind": f"{kind}List", "items": items}

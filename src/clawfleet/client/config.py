@@ -21,11 +21,12 @@ import yaml
 from clawfleet.core.errors import ConfigurationError
 from clawfleet.core.paths import (
     ADMIN_TOKEN_FILE,
+    DEFAULT_DATA_DIR,
+    DEFAULT_PORT,
     ensure_private_dir,
     read_private_file,
     write_private_file,
 )
-from clawfleet.core.settings import DEFAULT_DATA_DIR, DEFAULT_PORT
 
 _KEYS = {"server", "token", "refresh_token", "tenant", "project"}
 
@@ -39,6 +40,8 @@ class ClientConfig:
     token_source: str
     refresh_token: str | None = None
     config_path: Path | None = None
+    # Where the local admin token was looked for (None when the server is not on this machine).
+    admin_token_path: Path | None = None
 
     def __repr__(self) -> str:
         return (
@@ -98,9 +101,10 @@ def load_client_config(
         chosen_token, source = env["CLAWFLEET_TOKEN"], "CLAWFLEET_TOKEN"
     if not chosen_token and file.get("token"):
         chosen_token, source = file["token"], str(config_path)
-    if not chosen_token and is_local(chosen_server):
-        chosen_token = read_private_file(home_dir / ADMIN_TOKEN_FILE)
-        source = str(home_dir / ADMIN_TOKEN_FILE)
+    admin_token_path = home_dir / ADMIN_TOKEN_FILE if is_local(chosen_server) else None
+    if not chosen_token and admin_token_path is not None:
+        chosen_token = read_private_file(admin_token_path)
+        source = str(admin_token_path)
     if not chosen_token:
         source = "none"
     return ClientConfig(
@@ -111,6 +115,7 @@ def load_client_config(
         token_source=source,
         refresh_token=file.get("refresh_token") if source == str(config_path) else None,
         config_path=config_path,
+        admin_token_path=admin_token_path,
     )
 
 

@@ -26,6 +26,13 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
+def _cannot_reach(server: str) -> str:
+    return (
+        f"cannot reach the ClawFleet server at {server}; start one with `clawfleet up`, or "
+        "point CLAWFLEET_SERVER at yours"
+    )
+
+
 class ClientError(ClawfleetError):
     code = "client"
 
@@ -63,7 +70,8 @@ class ClawfleetClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _scope(self, tenant: str | None, project: str | None) -> dict[str, str]:
+    def scope(self, tenant: str | None = None, project: str | None = None) -> dict[str, str]:
+        """The tenant and project query parameters: the given ones, else the configured ones."""
         params = {}
         if tenant or self.config.tenant:
             params["tenant"] = tenant or self.config.tenant or ""
@@ -106,16 +114,15 @@ class ClawfleetClient:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise ClientError(
-                f"cannot reach the ClawFleet server at {self.config.server}; start one with "
-                "`clawfleet up`, or point CLAWFLEET_SERVER at yours"
-            ) from exc
+            raise ClientError(_cannot_reach(self.config.server)) from exc
         except httpx.TimeoutException as exc:
             raise ClientError(f"the server at {self.config.server} did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise ClientError(f"request to {self.config.server} failed: {exc}") from exc
 
     def _check(self, response: httpx.Response) -> httpx.Response:
+        """The response if it succeeded; otherwise raise ``ApiError`` with its problem document
+        (read it first when it was streamed)."""
         if response.status_code >= 400:
             try:
                 problem = response.json()
@@ -123,13 +130,33 @@ class ClawfleetClient:
                 problem = {"detail": response.text[:500] or response.reason_phrase}
             if not isinstance(problem, dict):
                 problem = {"detail": str(problem)[:500]}
-            if response.status_code == 401 and not self.config.token:
-                problem["detail"] = (
-                    "no token: run `clawfleet up` on this machine (it writes the admin token to "
-                    "the data dir) or set CLAWFLEET_TOKEN"
-                )
+            signing_in = response.request.url.path.startswith(f"{API}/auth/")
+            if response.status_code == 401 and not signing_in:
+                problem["detail"] = self._unauthenticated(str(problem.get("detail") or ""))
             raise ApiError(response.status_code, problem)
         return response
+
+    def _unauthenticated(self, detail: str) -> str:
+        """What to do about a 401: sign in, set a token, or point at the right data dir."""
+        config = self.config
+        sign_in = "sign in with `clawfleet login -u NAME` or set CLAWFLEET_TOKEN"
+        if config.token and config.token_source == str(config.admin_token_path):
+            return (
+                f"{detail}: the admin token in {config.admin_token_path} is not valid for "
+                f"{config.server}; set CLAWFLEET_DATA_DIR to the data dir that server printed "
+                f"at start-up, or {sign_in}"
+            )
+        if config.token:
+            return f"{detail} (the token from {config.token_source}); {sign_in}"
+        if config.admin_token_path is None:
+            return (
+                f"no token for {config.server}: {sign_in} (the local admin token is only sent "
+                "to a server on this machine)"
+            )
+        return (
+            f"no token: {sign_in}, or run `clawfleet up` on this machine; no admin token in "
+            f"{config.admin_token_path} (set CLAWFLEET_DATA_DIR to the data dir of the server)"
+        )
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -137,7 +164,7 @@ class ClawfleetClient:
         self, doc: dict[str, Any], *, tenant: str | None = None, project: str | None = None
     ) -> tuple[str, dict[str, Any]]:
         body = self.request(
-            "POST", f"{API}/apply", json=doc, params=self._scope(tenant, project)
+            "POST", f"{API}/apply", json=doc, params=self.scope(tenant, project)
         ).json()
         return str(body["result"]), dict(body["object"])
 
@@ -155,7 +182,7 @@ class ClawfleetClient:
             "POST",
             f"{API}/{plural}",
             json=doc,
-            params=self._scope(tenant, project),
+            params=self.scope(tenant, project),
             headers=headers,
         )
         return dict(response.json())
@@ -164,9 +191,7 @@ class ClawfleetClient:
         self, plural: str, name: str, *, tenant: str | None = None, project: str | None = None
     ) -> dict[str, Any]:
         return dict(
-            self.request(
-                "GET", f"{API}/{plural}/{name}", params=self._scope(tenant, project)
-            ).json()
+            self.request("GET", f"{API}/{plural}/{name}", params=self.scope(tenant, project)).json()
         )
 
     def update(
@@ -180,7 +205,7 @@ class ClawfleetClient:
     ) -> dict[str, Any]:
         return dict(
             self.request(
-                "PUT", f"{API}/{plural}/{name}", json=doc, params=self._scope(tenant, project)
+                "PUT", f"{API}/{plural}/{name}", json=doc, params=self.scope(tenant, project)
             ).json()
         )
 
@@ -189,7 +214,7 @@ class ClawfleetClient:
     ) -> dict[str, Any]:
         return dict(
             self.request(
-                "DELETE", f"{API}/{plural}/{name}", params=self._scope(tenant, project)
+                "DELETE", f"{API}/{plural}/{name}", params=self.scope(tenant, project)
             ).json()
         )
 
@@ -209,7 +234,7 @@ class ClawfleetClient:
         if all_tenants:
             params["allTenants"] = "true"
         else:
-            params.update(self._scope(tenant, project))
+            params.update(self.scope(tenant, project))
         if all_projects:
             params["allProjects"] = "true"
         if selector:
@@ -224,40 +249,49 @@ class ClawfleetClient:
 
     def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
         """POST in the client's tenant and project scope (``params`` may override it)."""
-        scoped = {**self._scope(None, None), **params}
+        scoped = {**self.scope(), **params}
         return dict(self.request("POST", f"{API}{path}", json=body or {}, params=scoped).json())
 
     def get_path(self, path: str, **params: Any) -> dict[str, Any]:
         """GET in the client's tenant and project scope (``params`` may override it)."""
-        scoped = {**self._scope(None, None), **params}
+        scoped = {**self.scope(), **params}
         return dict(self.request("GET", f"{API}{path}", params=scoped).json())
+
+    def delete_path(self, path: str, **params: Any) -> dict[str, Any]:
+        """DELETE in the client's tenant and project scope (``params`` may override it)."""
+        scoped = {**self.scope(), **params}
+        return dict(self.request("DELETE", f"{API}{path}", params=scoped).json())
 
     def submit_task(
         self, doc: dict[str, Any], *, tenant: str | None = None, project: str | None = None
     ) -> dict[str, Any]:
         return dict(
             self.request(
-                "POST", f"{API}/tasks", json=doc, params=self._scope(tenant, project)
+                "POST", f"{API}/tasks", json=doc, params=self.scope(tenant, project)
             ).json()
         )
 
-    def stream_events(self, run_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+    def stream_events(
+        self, run_id: str, after: int = 0, *, until: float | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every event of a run after ``after``, live, resuming after dropped connections;
-        ends with ``{"type": "end", ...}`` once the run is over."""
+        ends with ``{"type": "end", ...}`` once the run is over. With ``until`` (a
+        ``time.monotonic()`` instant) it also stops, without an end, when that moment passes."""
         cursor = after
         failures = 0
-        while True:
+        while until is None or time.monotonic() < until:
+            read = 60.0 if until is None else max(0.1, min(60.0, until - time.monotonic()))
             try:
                 with self._http.stream(
                     "GET",
                     f"{API}/runs/{run_id}/events/stream",
                     params={"after": cursor},
-                    timeout=httpx.Timeout(60.0, connect=5.0),
+                    timeout=httpx.Timeout(read, connect=5.0),
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        self._raise(response)
-                    for event_id, event, data in parse_sse(response.iter_lines()):
+                        self._check(response)
+                    for event_id, event, data in parse_sse(_lines(response, until)):
                         failures = 0
                         doc = json.loads(data)
                         if event == "end":
@@ -266,20 +300,55 @@ class ClawfleetClient:
                         cursor = int(event_id or cursor)
                         yield doc
             except (httpx.TransportError, httpx.DecodingError) as exc:
+                if until is not None and time.monotonic() >= until:
+                    return
                 failures += 1
                 if failures > 30:
                     raise ClientError(f"lost the event stream of run {run_id}: {exc}") from exc
                 time.sleep(min(2.0, 0.1 * failures))
 
-    def _raise(self, response: httpx.Response) -> None:
+    def stream_text(self, path: str, **params: Any) -> Iterator[str]:
+        """GET ``path`` in the client's scope (``params`` may override it) and yield the body
+        as it arrives, without a read timeout: for logs that are followed."""
+        scoped = {**self.scope(), **params}
         try:
-            problem = response.json()
-        except ValueError:
-            problem = {"detail": response.text[:500]}
-        raise ApiError(response.status_code, problem if isinstance(problem, dict) else {})
+            with self._http.stream(
+                "GET", f"{API}{path}", params=scoped, timeout=httpx.Timeout(None, connect=5.0)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                yield from response.iter_text()
+        except httpx.ConnectError as exc:
+            raise ClientError(_cannot_reach(self.config.server)) from exc
+        except httpx.TransportError as exc:
+            raise ClientError(
+                f"lost the stream of {path} from {self.config.server}: {exc}"
+            ) from exc
+
+    def wait_task(
+        self, name: str, until: str = "finished", timeout: float = 25.0
+    ) -> dict[str, Any]:
+        """Long-poll a task until it has ``until`` ("started" or "finished") or ``timeout``
+        seconds (at most 60) pass: ``{"task": <task>, "waiting": <why it waits, or None>}``."""
+        response = self.request(
+            "GET",
+            f"{API}/tasks/{name}/wait",
+            params={**self.scope(), "until": until, "timeout": timeout},
+            timeout=timeout + 15.0,  # the server answers by ``timeout``; allow for the trip
+        )
+        return dict(response.json())
 
     def whoami(self) -> dict[str, Any]:
         return dict(self.request("GET", f"{API}/whoami").json())
+
+
+def _lines(response: httpx.Response, until: float | None) -> Iterator[str]:
+    """The response's lines, keepalives included, until the moment ``until`` passes."""
+    for line in response.iter_lines():
+        yield line
+        if until is not None and time.monotonic() >= until:
+            return
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:

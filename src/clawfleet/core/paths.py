@@ -1,10 +1,13 @@
-"""Names of the files ClawFleet keeps in its data dir (shared by the server and the CLI)."""
+"""Where ClawFleet keeps its files by default and what they are called (shared by the server
+and the CLI; kept free of heavy imports, so the CLI can start without loading the settings)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+DEFAULT_PORT = 7420
+DEFAULT_DATA_DIR = Path("~/.clawfleet")
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
 DATABASE_FILE = "clawfleet.db"

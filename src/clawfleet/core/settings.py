@@ -24,9 +24,8 @@ from pydantic_settings import (
 )
 
 from clawfleet.core.errors import ConfigurationError
-
-DEFAULT_PORT = 7420
-DEFAULT_DATA_DIR = Path("~/.clawfleet")
+from clawfleet.core.paths import DEFAULT_DATA_DIR as DEFAULT_DATA_DIR
+from clawfleet.core.paths import DEFAULT_PORT as DEFAULT_PORT
 
 
 class _Section(BaseModel):

@@ -283,10 +283,9 @@ class TaskService:
             what=f"task or run {name!r}",
         )  # fmt: skip
         if run.state is not RunState.RUNNING:
-            raise NotRunning(
-                f"run {run.id} already ended ({run.state.value}); only a running task can be "
-                "steered"
-            )
+            state = run.state.value
+            ended = "was cancelled" if state == "cancelled" else f"has already {state}"
+            raise NotRunning(f"run {run.id} {ended}; only a running task can be steered")
         return run
 
 

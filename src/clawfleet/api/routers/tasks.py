@@ -12,8 +12,10 @@ from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.lifecycle import RunState
 from clawfleet.schemas.meta import ListMeta
 from clawfleet.schemas.runs import RunEventsOut, RunListOut, RunOut
+from clawfleet.schemas.task_waits import TaskWaitOut, WaitUntil
 from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, TaskOut
 from clawfleet.services.context import RequestContext
+from clawfleet.services.task_waits import TaskWaits
 
 router = APIRouter(responses=ERRORS)
 
@@ -187,3 +189,25 @@ async def _sse(
                 return
             if not awake:
                 yield b": keepalive\n\n"
+
+
+# -- the task long poll (services/task_waits.py) ------------------------------------------------
+
+
+@router.get(
+    "/tasks/{name}/wait",
+    tags=["tasks"],
+    summary="Wait until a task has started or finished (long poll), and say why it waits",
+    response_model=TaskWaitOut,
+)
+async def wait_task(
+    ctx: Ctx,
+    state: State,
+    name: str,
+    until: Annotated[WaitUntil, Query(description="started: claimed by an instance")] = "finished",
+    within: Annotated[
+        float, Query(alias="timeout", ge=0, le=60, description="Seconds to wait at most.")
+    ] = 25,
+) -> TaskWaitOut:
+    answer = await TaskWaits(state.db, state.clock, state.notifier).wait(ctx, name, until, within)
+    return TaskWaitOut(task=answer.task, waiting=answer.waiting)
