@@ -19,19 +19,25 @@ from typing import Any
 from clawfleet.controllers.base import Controller
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
-from clawfleet.domain.lifecycle import InstancePhase, restart_delay
+from clawfleet.domain.lifecycle import (
+    AgentState,
+    InstancePhase,
+    StopRequest,
+    agent_phase,
+    desired_instances,
+    restart_delay,
+)
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.runtimes.base import INSTANCE_LABEL, Handle, LaunchSpec, Runtime, State
 from clawfleet.schemas.base import parse_duration
 from clawfleet.services.dispatch import Dispatcher
-from clawfleet.services.instances import RESTART, STOP, InstanceService
+from clawfleet.services.instances import InstanceService
 from clawfleet.services.resources import ResourceService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 
 log = logging.getLogger(__name__)
-P = InstancePhase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,24 +163,22 @@ class AgentController(Controller):
         await self._write_status(agent, live, desired, asleep, error)
 
     def _desired(self, spec: Mapping[str, Any], asleep: bool) -> int:
-        replicas = int(spec.get("replicas", 1))
-        if spec.get("state") == "Stopped" or asleep:
-            return 0
-        if spec.get("state") == "Sleeping":
-            return max(replicas, 1)
-        return replicas
+        state = AgentState(spec.get("state", AgentState.RUNNING))
+        return desired_instances(state, int(spec.get("replicas", 1)), asleep=asleep)
 
     async def _sleep_state(
         self, agent: ResourceRecord, busy: bool, queued: int, now: datetime
     ) -> bool:
         spec, status = agent.spec, agent.status
-        was_asleep = bool(status.get("asleep", spec.get("state") == "Sleeping"))
-        if spec.get("state") == "Stopped":
+        was_asleep = bool(status.get("asleep", spec.get("state") == AgentState.SLEEPING))
+        if spec.get("state") == AgentState.STOPPED:
             return False
         if spec.get("idleTimeout"):
             idle_limit: float | None = float(parse_duration(spec["idleTimeout"]))
         else:
-            idle_limit = self.config.sleeping_idle if spec.get("state") == "Sleeping" else None
+            idle_limit = (
+                self.config.sleeping_idle if spec.get("state") == AgentState.SLEEPING else None
+            )
         idle_for = (now - self.last_busy[agent.uid]).total_seconds()
         if was_asleep and busy:
             await self.instances.agent_event(agent, "Woke", f"{queued} task(s) waiting")
@@ -195,23 +199,30 @@ class AgentController(Controller):
     ) -> dict[str, Any] | None:
         """Act on what the runtime reports; None once the instance is stopped."""
         now = self.clock.now()
-        phase = P(row["phase"])
-        if row["stop_requested"] == STOP or phase is P.STOPPING:
+        phase = InstancePhase(row["phase"])
+        if row["stop_requested"] == StopRequest.STOP or phase is InstancePhase.STOPPING:
             return await self._drain(row, now)
         if runtime is None or runtime.name != row["runtime"]:
             await self._stop(row, "RuntimeChanged", force=True)
             return None
-        if row["stop_requested"] == RESTART:
+        if row["stop_requested"] == StopRequest.RESTART:
             await self._halt(row, "restart requested")
             row["restarts"] += 1
-            await self._launch(agent, row, runtime, reason="Restarted", stop_requested=0)
-            return row
-        if phase is P.PENDING or (phase is P.CRASH_LOOP and row["backoff_until"] <= now):
             await self._launch(
-                agent, row, runtime, reason="Relaunched" if phase is P.CRASH_LOOP else None
+                agent, row, runtime, reason="Restarted", stop_requested=StopRequest.NONE.value
             )
             return row
-        if phase is P.CRASH_LOOP:
+        if phase is InstancePhase.PENDING or (
+            phase is InstancePhase.CRASH_LOOP and row["backoff_until"] <= now
+        ):
+            await self._launch(
+                agent,
+                row,
+                runtime,
+                reason="Relaunched" if phase is InstancePhase.CRASH_LOOP else None,
+            )
+            return row
+        if phase is InstancePhase.CRASH_LOOP:
             return row
         handle = _handle(row)
         observed = await runtime.inspect(handle) if handle else None
@@ -223,17 +234,20 @@ class AgentController(Controller):
             )
             return row
         started = row["started_at"] or now
-        if phase is P.STARTING and (now - started).total_seconds() > self.config.start_timeout:
+        if (
+            phase is InstancePhase.STARTING
+            and (now - started).total_seconds() > self.config.start_timeout
+        ):
             await self._halt(row, "the runner did not register in time")
             await self._crashed(row, "the runner did not register in time")
             return row
-        if phase in (P.RUNNING, P.LOST) and row["heartbeat_at"] is not None:
+        if phase in (InstancePhase.RUNNING, InstancePhase.LOST) and row["heartbeat_at"] is not None:
             silent = (now - row["heartbeat_at"]).total_seconds()
             if silent > self.config.lost_after:
-                if phase is P.RUNNING:
+                if phase is InstancePhase.RUNNING:
                     message = f"no heartbeat for {int(silent)}s"
                     await self.instances.transition(
-                        row, P.LOST, reason="Lost", warning=True, message=message
+                        row, InstancePhase.LOST, reason="Lost", warning=True, message=message
                     )
                 await self._halt(row, "heartbeats stopped")
                 row["restarts"] += 1
@@ -241,7 +255,11 @@ class AgentController(Controller):
                 return row
             if row["consecutive_failures"] and silent < 5 and (now - started).total_seconds() > 10:
                 await self.instances.transition(row, phase, consecutive_failures=0)
-        if agent.generation > row["agent_generation"] and running_runs == 0 and phase is P.RUNNING:
+        if (
+            agent.generation > row["agent_generation"]
+            and running_runs == 0
+            and phase is InstancePhase.RUNNING
+        ):
             await self._halt(row, "the agent spec changed")
             await self._launch(agent, row, runtime, reason="Updated",
                                agent_generation=agent.generation)  # fmt: skip
@@ -285,7 +303,7 @@ class AgentController(Controller):
         if row["token_id"]:
             await self.tokens.revoke(row["token_id"])
         await self.instances.transition(
-            row, P.STARTING, reason=reason, message=f"on {runtime.name}: {handle.ref}",
+            row, InstancePhase.STARTING, reason=reason, message=f"on {runtime.name}: {handle.ref}",
             handle=_handle_doc(handle), token_id=token_id, started_at=now, heartbeat_at=None,
             restarts=row["restarts"], **values,
         )  # fmt: skip
@@ -302,7 +320,7 @@ class AgentController(Controller):
     ) -> None:
         until = self.clock.now() + timedelta(seconds=delay)
         await self.instances.transition(
-            row, P.CRASH_LOOP, reason=reason, warning=True,
+            row, InstancePhase.CRASH_LOOP, reason=reason, warning=True,
             message=f"{why}; next try in {delay:g}s", last_error=why, backoff_until=until, **values,
         )  # fmt: skip
 
@@ -315,18 +333,22 @@ class AgentController(Controller):
         await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
 
     async def _request_stop(self, row: dict[str, Any]) -> None:
+        pending = row["phase"] == InstancePhase.PENDING.value
         await self.instances.transition(
-            row, P(row["phase"]) if row["phase"] != P.PENDING.value else P.STOPPED,
-            stop_requested=STOP, reason="ScaledDown", message="more instances than desired",
-        )  # fmt: skip
+            row,
+            InstancePhase.STOPPED if pending else InstancePhase(row["phase"]),
+            stop_requested=StopRequest.STOP.value,
+            reason="ScaledDown",
+            message="more instances than desired",
+        )
 
     async def _drain(self, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """A stopping instance finishes its runs (the runner drains), then is stopped."""
-        if row["phase"] == P.PENDING.value:
-            await self.instances.transition(row, P.STOPPED, stopped_at=now)
+        if row["phase"] == InstancePhase.PENDING.value:
+            await self.instances.transition(row, InstancePhase.STOPPED, stopped_at=now)
             return None
-        if row["phase"] != P.STOPPING.value:
-            await self.instances.transition(row, P.STOPPING, reason="Stopping")
+        if row["phase"] != InstancePhase.STOPPING.value:
+            await self.instances.transition(row, InstancePhase.STOPPING, reason="Stopping")
             await self.notifier.notify(f"instance:{row['id']}")
             return row
         handle = _handle(row)
@@ -341,12 +363,21 @@ class AgentController(Controller):
         await self._halt(row, "the instance stopped")
         if row["token_id"]:
             await self.tokens.revoke(row["token_id"])
-        phase = P(row["phase"])
-        if phase is not P.STOPPED:
-            if phase not in (P.STOPPING, P.PENDING, P.CRASH_LOOP, P.LOST) and not force:
-                await self.instances.transition(row, P.STOPPING)
+        phase = InstancePhase(row["phase"])
+        if phase is not InstancePhase.STOPPED:
+            if (
+                phase
+                not in (
+                    InstancePhase.STOPPING,
+                    InstancePhase.PENDING,
+                    InstancePhase.CRASH_LOOP,
+                    InstancePhase.LOST,
+                )
+                and not force
+            ):
+                await self.instances.transition(row, InstancePhase.STOPPING)
             await self.instances.transition(
-                row, P.STOPPED, reason=reason, stopped_at=self.clock.now()
+                row, InstancePhase.STOPPED, reason=reason, stopped_at=self.clock.now()
             )
         return None
 
@@ -361,24 +392,20 @@ class AgentController(Controller):
         now = self.clock.now()
         fresh = now - timedelta(seconds=self.config.lost_after)
         ready = [
-            r for r in live
-            if r["phase"] == P.RUNNING.value and r["heartbeat_at"] and r["heartbeat_at"] >= fresh
-        ]  # fmt: skip
-        crash = [r for r in live if r["phase"] == P.CRASH_LOOP.value]
-        state = agent.spec.get("state", "Running")
-        if state == "Stopped":
-            phase = "Stopped"
-        elif asleep:
-            phase = "Sleeping"
-        elif error or crash:
-            phase = "Degraded"
-        elif len(ready) >= desired:
-            phase = "Running"
-        else:
-            phase = "Pending"
+            r
+            for r in live
+            if r["phase"] == InstancePhase.RUNNING.value
+            and r["heartbeat_at"]
+            and r["heartbeat_at"] >= fresh
+        ]
+        crash = [r for r in live if r["phase"] == InstancePhase.CRASH_LOOP.value]
+        state = AgentState(agent.spec.get("state", AgentState.RUNNING))
+        phase = agent_phase(
+            state, asleep=asleep, degraded=bool(error or crash), ready=len(ready), desired=desired
+        )
         last_error = error or next((r["last_error"] for r in crash if r["last_error"]), None)
         status = {
-            "phase": phase,
+            "phase": phase.value,
             "replicas": desired,
             "readyReplicas": len(ready),
             "instances": len(live),

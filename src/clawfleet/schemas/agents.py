@@ -1,6 +1,7 @@
 """The Agent spec: what runs, where, how many, with which model, skills and configuration.
 
-Stored and validated now; the controllers that act on it come with the runs issue.
+The agent controller reads a stored spec back through ``AgentSpec`` (so the defaults live here
+only), and the revision of what an instance runs is computed from it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from clawfleet.domain.lifecycle import AgentState
 from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
@@ -44,7 +46,7 @@ class AgentSpec(WireModel):
     adapter: Literal["command", "openclaw", "codex", "claude-code"]
     runtime: Literal["local", "docker", "kubernetes"] = "local"
     replicas: int = Field(default=1, ge=0, le=1000)
-    state: Literal["Running", "Sleeping", "Stopped"] = "Running"
+    state: AgentState = AgentState.RUNNING
     command: list[str] | None = Field(default=None, min_length=1, max_length=256)
     model: ModelRef | None = None
     identity: str | None = Field(default=None, max_length=_TEXT_MAX)

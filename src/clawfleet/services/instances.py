@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
 from clawfleet.domain.kinds import AGENT
-from clawfleet.domain.lifecycle import InstancePhase, check_instance
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest, check_instance
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
@@ -29,9 +29,6 @@ from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 from clawfleet.store.repositories.events import ResourceEventRepository
 from clawfleet.store.repositories.instances import InstanceRepository
-
-STOP = 1
-RESTART = 2
 
 
 class InstanceLogs(Protocol):
@@ -103,16 +100,16 @@ class InstanceService:
     async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
         return view_instance(await self.row(ctx, name))
 
-    async def request(self, ctx: RequestContext, name: str, what: int) -> dict[str, Any]:
+    async def request(self, ctx: RequestContext, name: str, what: StopRequest) -> dict[str, Any]:
         row = await self.row(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         async with self.db.write() as conn:
             await InstanceRepository(conn).update(
-                row["id"], {"stop_requested": what, "updated_at": now}
+                row["id"], {"stop_requested": what.value, "updated_at": now}
             )
-            reason = "RestartRequested" if what == RESTART else "StopRequested"
+            reason = "RestartRequested" if what is StopRequest.RESTART else "StopRequested"
             await self._event(conn, row, reason, f"by {ctx.principal.name}", now)
-            verb = "restart" if what == RESTART else "stop"
+            verb = "restart" if what is StopRequest.RESTART else "stop"
             await self.audit.record(
                 conn, ctx, verb, "Instance", row["tenant"], row["project"], name
             )
@@ -145,7 +142,7 @@ class InstanceService:
             "consecutive_failures": 0,
             "backoff_until": None,
             "last_error": None,
-            "stop_requested": 0,
+            "stop_requested": StopRequest.NONE.value,
             "heartbeat_at": None,
             "started_at": None,
             "stopped_at": None,

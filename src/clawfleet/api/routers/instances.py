@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.kinds import AGENT
+from clawfleet.domain.lifecycle import AgentState, StopRequest
 from clawfleet.schemas.base import API_VERSION
 from clawfleet.schemas.tasks import ScaleIn
-from clawfleet.services.instances import RESTART, STOP
 
 router = APIRouter(responses=ERRORS)
 
@@ -65,12 +65,12 @@ async def instance_logs(
 
 @router.post("/instances/{name}/restart", tags=["instances"], summary="Restart in place")
 async def restart_instance(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await state.instances.request(ctx, name, RESTART)
+    return await state.instances.request(ctx, name, StopRequest.RESTART)
 
 
 @router.post("/instances/{name}/stop", tags=["instances"], summary="Stop (the agent replaces it)")
 async def stop_instance(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await state.instances.request(ctx, name, STOP)
+    return await state.instances.request(ctx, name, StopRequest.STOP)
 
 
 async def _patch(ctx: Ctx, state: State, name: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -90,12 +90,12 @@ async def scale_agent(
     "/agents/{name}/sleep", tags=["agents"], summary="Sleep: no instances until work arrives"
 )
 async def sleep_agent(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await _patch(ctx, state, name, {"state": "Sleeping"})
+    return await _patch(ctx, state, name, {"state": AgentState.SLEEPING.value})
 
 
 @router.post("/agents/{name}/wake", tags=["agents"], summary="Wake: run the declared replicas")
 async def wake_agent(ctx: Ctx, state: State, name: str) -> dict[str, Any]:
-    return await _patch(ctx, state, name, {"state": "Running"})
+    return await _patch(ctx, state, name, {"state": AgentState.RUNNING.value})
 
 
 @router.get("/agents/{name}/events", tags=["agents"], summary="What happened to the agent")

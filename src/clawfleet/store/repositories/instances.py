@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clawfleet.domain.lifecycle import InstancePhase
 from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
 from clawfleet.store.tables import instances
 
@@ -55,7 +56,7 @@ class InstanceRepository:
         if agent is not None:
             query = query.where(c.agent == agent)
         if not include_stopped:
-            query = query.where(c.phase != "Stopped")
+            query = query.where(c.phase != InstancePhase.STOPPED.value)
         if after is not None:
             query = query.where(c.name > after)
         query = query.order_by(c.tenant, c.project, c.name).limit(limit)
