@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from typing import Any
@@ -220,7 +220,7 @@ def _asyncpg_dsn(url: str) -> str:
 
 def _log_reader(runtimes: dict[str, Runtime]) -> Any:
     def read(
-        runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+        runtime: str, handle: Mapping[str, Any], *, follow: bool, tail: int | None
     ) -> AsyncIterator[str]:
         backend = runtimes[runtime]
         ref = Handle(

@@ -70,8 +70,8 @@ async def test_a_submit_on_one_replica_wakes_a_claim_on_another(
         clock = SystemClock()
         claimer = Dispatcher(db_a, clock, notify_a)
         submitter = TaskService(db_b, clock, notify_b)
-        await claimer.protocol.register(row["id"])
-        waiting = asyncio.create_task(claimer.claims.claim(row["id"], 1, 20))
+        await claimer.protocol.register(row.id)
+        waiting = asyncio.create_task(claimer.claims.claim(row.id, 1, 20))
         await asyncio.sleep(0.2)
         started = time.monotonic()
         await submitter.submit(

@@ -19,6 +19,7 @@ from typing import Any
 from clawfleet.controllers.base import Controller
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
+from clawfleet.domain.instances import Instance
 from clawfleet.domain.lifecycle import (
     AgentState,
     InstancePhase,
@@ -52,8 +53,8 @@ class AgentControllerConfig:
     sleeping_idle: float = 30.0  # idle seconds before a woken Sleeping agent sleeps again
 
 
-def _handle(row: dict[str, Any]) -> Handle | None:
-    doc = row["handle"]
+def _handle(row: Instance) -> Handle | None:
+    doc = row.handle
     if not doc:
         return None
     return Handle(doc["runtime"], doc["instance_id"], doc["ref"], doc.get("labels") or {})
@@ -96,15 +97,15 @@ class AgentController(Controller):
         agents = await self.resources.all_of_kind("Agent")
         rows = await self.instances.all()
         queued, running = await self.dispatcher.load()
-        by_agent: dict[str, list[dict[str, Any]]] = {}
+        by_agent: dict[str, list[Instance]] = {}
         for row in rows:
-            by_agent.setdefault(row["agent_uid"], []).append(row)
+            by_agent.setdefault(row.agent_uid, []).append(row)
         known = {agent.uid for agent in agents}
         for row in rows:
-            if row["agent_uid"] not in known:
+            if row.agent_uid not in known:
                 await self._stop(row, "AgentDeleted", force=True)
         if not self.collected_orphans:
-            await self._collect_orphans({row["id"] for row in rows})
+            await self._collect_orphans({row.id for row in rows})
         for agent in agents:
             try:
                 await self._reconcile_agent(agent, by_agent.get(agent.uid, []), queued, running)
@@ -129,13 +130,13 @@ class AgentController(Controller):
     async def _reconcile_agent(
         self,
         agent: ResourceRecord,
-        rows: list[dict[str, Any]],
+        rows: list[Instance],
         queued: Mapping[str, int],
         running: Mapping[str, int],
     ) -> None:
         now = self.clock.now()
         spec = agent.spec
-        busy_runs = sum(running.get(row["id"], 0) for row in rows)
+        busy_runs = sum(running.get(row.id, 0) for row in rows)
         busy = queued.get(agent.uid, 0) > 0 or busy_runs > 0
         if busy or agent.uid not in self.last_busy:
             self.last_busy[agent.uid] = now
@@ -144,20 +145,19 @@ class AgentController(Controller):
         runtime = self.runtimes.get(spec.get("runtime", "local"))
         live = []
         for row in rows:
-            kept = await self._observe(agent, row, running.get(row["id"], 0), runtime)
+            kept = await self._observe(agent, row, running.get(row.id, 0), runtime)
             if kept is not None:
                 live.append(kept)
-        active = [row for row in live if not row["stop_requested"]]
+        active = [row for row in live if row.stop_requested is StopRequest.NONE]
         error = None
         if runtime is None:
             error = f"runtime {spec.get('runtime')!r} is not available on this control plane"
         elif len(active) < desired:
             for _ in range(desired - len(active)):
-                row = await self.instances.create(agent, runtime.name)
-                await self._launch(agent, row, runtime)
-                live.append(row)
+                created = await self.instances.create(agent, runtime.name)
+                live.append(await self._launch(agent, created, runtime))
         elif len(active) > desired:
-            extra = sorted(active, key=lambda r: (running.get(r["id"], 0), r["created_at"]))
+            extra = sorted(active, key=lambda r: (running.get(r.id, 0), r.created_at))
             for row in extra[: len(active) - desired]:
                 await self._request_stop(row)
         await self._write_status(agent, live, desired, asleep, error)
@@ -193,198 +193,198 @@ class AgentController(Controller):
     async def _observe(
         self,
         agent: ResourceRecord,
-        row: dict[str, Any],
+        row: Instance,
         running_runs: int,
         runtime: Runtime | None,
-    ) -> dict[str, Any] | None:
+    ) -> Instance | None:
         """Act on what the runtime reports; None once the instance is stopped."""
         now = self.clock.now()
-        phase = InstancePhase(row["phase"])
-        if row["stop_requested"] == StopRequest.STOP or phase is InstancePhase.STOPPING:
+        phase = row.phase
+        if row.stop_requested is StopRequest.STOP or phase is InstancePhase.STOPPING:
             return await self._drain(row, now)
-        if runtime is None or runtime.name != row["runtime"]:
+        if runtime is None or runtime.name != row.runtime:
             await self._stop(row, "RuntimeChanged", force=True)
             return None
-        if row["stop_requested"] == StopRequest.RESTART:
+        if row.stop_requested is StopRequest.RESTART:
             await self._halt(row, "restart requested")
-            row["restarts"] += 1
-            await self._launch(
-                agent, row, runtime, reason="Restarted", stop_requested=StopRequest.NONE.value
-            )
-            return row
+            return await self._launch(
+                agent, row, runtime, reason="Restarted", restarts=row.restarts + 1,
+                stop_requested=StopRequest.NONE,
+            )  # fmt: skip
         if phase is InstancePhase.PENDING or (
-            phase is InstancePhase.CRASH_LOOP and row["backoff_until"] <= now
+            phase is InstancePhase.CRASH_LOOP and row.backoff_until and row.backoff_until <= now
         ):
-            await self._launch(
-                agent,
-                row,
-                runtime,
-                reason="Relaunched" if phase is InstancePhase.CRASH_LOOP else None,
+            relaunch = phase is InstancePhase.CRASH_LOOP
+            return await self._launch(
+                agent, row, runtime, reason="Relaunched" if relaunch else None
             )
-            return row
         if phase is InstancePhase.CRASH_LOOP:
             return row
         handle = _handle(row)
         observed = await runtime.inspect(handle) if handle else None
         if observed is None or observed.state is not State.RUNNING:
             code = observed.exit_code if observed else None
-            await self._crashed(
+            return await self._crashed(
                 row,
                 f"the runner exited (code {code})" if code is not None else "the runner is gone",
             )
-            return row
-        started = row["started_at"] or now
+        started = row.started_at or now
         if (
             phase is InstancePhase.STARTING
             and (now - started).total_seconds() > self.config.start_timeout
         ):
             await self._halt(row, "the runner did not register in time")
-            await self._crashed(row, "the runner did not register in time")
-            return row
-        if phase in (InstancePhase.RUNNING, InstancePhase.LOST) and row["heartbeat_at"] is not None:
-            silent = (now - row["heartbeat_at"]).total_seconds()
+            return await self._crashed(row, "the runner did not register in time")
+        if phase in (InstancePhase.RUNNING, InstancePhase.LOST) and row.heartbeat_at is not None:
+            silent = (now - row.heartbeat_at).total_seconds()
             if silent > self.config.lost_after:
                 if phase is InstancePhase.RUNNING:
                     message = f"no heartbeat for {int(silent)}s"
-                    await self.instances.transition(
+                    lost = await self.instances.transition(
                         row, InstancePhase.LOST, reason="Lost", warning=True, message=message
                     )
+                    if lost is None:
+                        return row
+                    row = lost
                 await self._halt(row, "heartbeats stopped")
-                row["restarts"] += 1
-                await self._launch(agent, row, runtime, reason="Replaced")
-                return row
-            if row["consecutive_failures"] and silent < 5 and (now - started).total_seconds() > 10:
-                await self.instances.transition(row, phase, consecutive_failures=0)
+                return await self._launch(
+                    agent, row, runtime, reason="Replaced", restarts=row.restarts + 1
+                )
+            if row.consecutive_failures and silent < 5 and (now - started).total_seconds() > 10:
+                row = await self.instances.update(row, consecutive_failures=0)
         if (
-            agent.generation > row["agent_generation"]
+            agent.generation > row.agent_generation
             and running_runs == 0
             and phase is InstancePhase.RUNNING
         ):
             await self._halt(row, "the agent spec changed")
-            await self._launch(agent, row, runtime, reason="Updated",
-                               agent_generation=agent.generation)  # fmt: skip
+            return await self._launch(
+                agent, row, runtime, reason="Updated", agent_generation=agent.generation
+            )
         return row
 
     async def _launch(
         self,
         agent: ResourceRecord,
-        row: dict[str, Any],
+        row: Instance,
         runtime: Runtime,
         *,
         reason: str | None = "Launched",
         **values: Any,
-    ) -> None:
+    ) -> Instance:
+        """Launch (or relaunch) the instance; on a failure, it crash-loops. Returns it as it is
+        now (unchanged if it moved meanwhile: the next pass sees it again)."""
         now = self.clock.now()
         try:
             env = dict(self.config.base_env)
             env.update(agent.spec.get("env") or {})
             env.update(await self.resources.resolve_secret_env(agent))
         except ClawfleetError as exc:
-            await self._crash_loop(row, exc.message, delay=5.0, reason="ConfigError")
-            return
-        token_id, token = await self.tokens.mint_runner(row["id"], row["tenant"])
+            return await self._crash_loop(
+                row, exc.message, delay=5.0, reason="ConfigError", **values
+            )
+        token_id, token = await self.tokens.mint_runner(row.id, row.tenant)
         env.update(
             CLAWFLEET_RUNNER_SERVER=self.config.server_url,
-            CLAWFLEET_RUNNER_INSTANCE=row["id"],
+            CLAWFLEET_RUNNER_INSTANCE=row.id,
             CLAWFLEET_RUNNER_TOKEN=token,
         )
-        labels = {"clawfleet.dev/agent": row["agent"], "clawfleet.dev/tenant": row["tenant"],
-                  "clawfleet.dev/project": row["project"]}  # fmt: skip
-        spec = LaunchSpec(row["id"], self.config.runner_command, env=env, labels=labels)
+        labels = {"clawfleet.dev/agent": row.agent, "clawfleet.dev/tenant": row.tenant,
+                  "clawfleet.dev/project": row.project}  # fmt: skip
+        spec = LaunchSpec(row.id, self.config.runner_command, env=env, labels=labels)
         try:
             handle = await runtime.launch(spec)
         except PermanentError as exc:
             await self.tokens.revoke(token_id)
-            await self._crash_loop(row, exc.message, delay=30.0, reason="LaunchFailed")
-            return
+            return await self._crash_loop(
+                row, exc.message, delay=30.0, reason="LaunchFailed", **values
+            )
         except ClawfleetError:
             await self.tokens.revoke(token_id)
             raise
-        if row["token_id"]:
-            await self.tokens.revoke(row["token_id"])
-        await self.instances.transition(
+        if row.token_id:
+            await self.tokens.revoke(row.token_id)
+        moved = await self.instances.transition(
             row, InstancePhase.STARTING, reason=reason, message=f"on {runtime.name}: {handle.ref}",
             handle=_handle_doc(handle), token_id=token_id, started_at=now, heartbeat_at=None,
-            restarts=row["restarts"], **values,
+            **values,
+        )  # fmt: skip
+        return moved or row
+
+    async def _crashed(self, row: Instance, why: str) -> Instance:
+        await self.dispatcher.outcomes.fail_instance_runs(row.id, why)
+        failures = row.consecutive_failures + 1
+        return await self._crash_loop(
+            row, why, delay=restart_delay(failures), reason="Crashed",
+            consecutive_failures=failures, restarts=row.restarts + 1,
         )  # fmt: skip
 
-    async def _crashed(self, row: dict[str, Any], why: str) -> None:
-        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
-        row["restarts"] += 1
-        failures = row["consecutive_failures"] + 1
-        await self._crash_loop(row, why, delay=restart_delay(failures), reason="Crashed",
-                               consecutive_failures=failures, restarts=row["restarts"])  # fmt: skip
-
     async def _crash_loop(
-        self, row: dict[str, Any], why: str, *, delay: float, reason: str, **values: Any
-    ) -> None:
+        self, row: Instance, why: str, *, delay: float, reason: str, **values: Any
+    ) -> Instance:
         until = self.clock.now() + timedelta(seconds=delay)
-        await self.instances.transition(
+        moved = await self.instances.transition(
             row, InstancePhase.CRASH_LOOP, reason=reason, warning=True,
             message=f"{why}; next try in {delay:g}s", last_error=why, backoff_until=until, **values,
         )  # fmt: skip
+        return moved or row
 
-    async def _halt(self, row: dict[str, Any], why: str) -> None:
+    async def _halt(self, row: Instance, why: str) -> None:
         """Stop the process (if any) and release what the instance held; phase unchanged."""
         handle = _handle(row)
-        runtime = self.runtimes.get(row["runtime"])
+        runtime = self.runtimes.get(row.runtime)
         if handle is not None and runtime is not None:
             await runtime.stop(handle, self.config.stop_grace)
-        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
+        await self.dispatcher.outcomes.fail_instance_runs(row.id, why)
 
-    async def _request_stop(self, row: dict[str, Any]) -> None:
-        pending = row["phase"] == InstancePhase.PENDING.value
+    async def _request_stop(self, row: Instance) -> None:
+        pending = row.phase is InstancePhase.PENDING
         await self.instances.transition(
             row,
-            InstancePhase.STOPPED if pending else InstancePhase(row["phase"]),
-            stop_requested=StopRequest.STOP.value,
+            InstancePhase.STOPPED if pending else row.phase,
+            stop_requested=StopRequest.STOP,
             reason="ScaledDown",
             message="more instances than desired",
         )
 
-    async def _drain(self, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    async def _drain(self, row: Instance, now: datetime) -> Instance | None:
         """A stopping instance finishes its runs (the runner drains), then is stopped."""
-        if row["phase"] == InstancePhase.PENDING.value:
+        if row.phase is InstancePhase.PENDING:
             await self.instances.transition(row, InstancePhase.STOPPED, stopped_at=now)
             return None
-        if row["phase"] != InstancePhase.STOPPING.value:
-            await self.instances.transition(row, InstancePhase.STOPPING, reason="Stopping")
-            await self.notifier.notify(f"instance:{row['id']}")
-            return row
+        if row.phase is not InstancePhase.STOPPING:
+            moved = await self.instances.transition(row, InstancePhase.STOPPING, reason="Stopping")
+            await self.notifier.notify(f"instance:{row.id}")
+            return moved or row
         handle = _handle(row)
-        runtime = self.runtimes.get(row["runtime"])
+        runtime = self.runtimes.get(row.runtime)
         alive = bool(handle and runtime and (await runtime.inspect(handle)).state is State.RUNNING)
-        if alive and (now - row["updated_at"]).total_seconds() < self.config.drain_timeout:
+        if alive and (now - row.updated_at).total_seconds() < self.config.drain_timeout:
             return row
         await self._stop(row, "Stopped")
         return None
 
-    async def _stop(self, row: dict[str, Any], reason: str, *, force: bool = False) -> None:
+    async def _stop(self, row: Instance, reason: str, *, force: bool = False) -> None:
         await self._halt(row, "the instance stopped")
-        if row["token_id"]:
-            await self.tokens.revoke(row["token_id"])
-        phase = InstancePhase(row["phase"])
-        if phase is not InstancePhase.STOPPED:
-            if (
-                phase
-                not in (
-                    InstancePhase.STOPPING,
-                    InstancePhase.PENDING,
-                    InstancePhase.CRASH_LOOP,
-                    InstancePhase.LOST,
-                )
-                and not force
-            ):
-                await self.instances.transition(row, InstancePhase.STOPPING)
-            await self.instances.transition(
-                row, InstancePhase.STOPPED, reason=reason, stopped_at=self.clock.now()
-            )
-        return None
+        if row.token_id:
+            await self.tokens.revoke(row.token_id)
+        if row.phase is InstancePhase.STOPPED:
+            return
+        direct = (InstancePhase.STOPPING, InstancePhase.PENDING, InstancePhase.CRASH_LOOP,
+                  InstancePhase.LOST)  # fmt: skip
+        if row.phase not in direct and not force:
+            stopping = await self.instances.transition(row, InstancePhase.STOPPING)
+            if stopping is None:
+                return
+            row = stopping
+        await self.instances.transition(
+            row, InstancePhase.STOPPED, reason=reason, stopped_at=self.clock.now()
+        )
 
     async def _write_status(
         self,
         agent: ResourceRecord,
-        live: list[dict[str, Any]],
+        live: list[Instance],
         desired: int,
         asleep: bool,
         error: str | None,
@@ -394,22 +394,20 @@ class AgentController(Controller):
         ready = [
             r
             for r in live
-            if r["phase"] == InstancePhase.RUNNING.value
-            and r["heartbeat_at"]
-            and r["heartbeat_at"] >= fresh
+            if r.phase is InstancePhase.RUNNING and r.heartbeat_at and r.heartbeat_at >= fresh
         ]
-        crash = [r for r in live if r["phase"] == InstancePhase.CRASH_LOOP.value]
+        crash = [r for r in live if r.phase is InstancePhase.CRASH_LOOP]
         state = AgentState(agent.spec.get("state", AgentState.RUNNING))
         phase = agent_phase(
             state, asleep=asleep, degraded=bool(error or crash), ready=len(ready), desired=desired
         )
-        last_error = error or next((r["last_error"] for r in crash if r["last_error"]), None)
+        last_error = error or next((r.last_error for r in crash if r.last_error), None)
         status = {
             "phase": phase.value,
             "replicas": desired,
             "readyReplicas": len(ready),
             "instances": len(live),
-            "restarts": sum(r["restarts"] for r in live),
+            "restarts": sum(r.restarts for r in live),
             "asleep": asleep,
             "lastError": last_error,
             "observedGeneration": agent.generation,

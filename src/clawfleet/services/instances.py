@@ -1,41 +1,47 @@
 """Instance records: what controllers launched, and what users may ask of them.
 
-Controllers act on the world and report here; every phase change passes
-``domain.lifecycle.check_instance``. Users can only ask: restart (in place) or stop (the agent
-controller replaces a stopped instance while the agent wants more replicas).
+Controllers act on the world and report here; every phase change is a repository move, checked
+by ``domain.lifecycle`` against the stored phase (a lost race is reported, not overwritten).
+Users can only ask: restart (in place) or stop (the agent controller replaces a stopped
+instance while the agent wants more replicas).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
+from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.kinds import AGENT
-from clawfleet.domain.lifecycle import InstancePhase, StopRequest, check_instance
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceRecord
+from clawfleet.schemas.base import API_VERSION
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.task_views import page, view_instance
 from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 from clawfleet.store.repositories.events import ResourceEventRepository
 from clawfleet.store.repositories.instances import InstanceRepository
 
+log = logging.getLogger(__name__)
+
 
 class InstanceLogs(Protocol):
     """Reads an instance's output through its runtime (wired by the composition root)."""
 
     def __call__(
-        self, runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+        self, runtime: str, handle: Mapping[str, Any], *, follow: bool, tail: int | None
     ) -> AsyncIterator[str]: ...
 
 
@@ -70,7 +76,7 @@ class InstanceService:
             all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
-            rows = await InstanceRepository(conn).find(
+            found = await InstanceRepository(conn).find(
                 tenant=tenant,
                 project=project,
                 agent=agent,
@@ -79,9 +85,11 @@ class InstanceService:
                 after=cursor,
                 limit=limit + 1,
             )
-        return InstancePage(*page(rows, limit, view_instance, lambda row: str(row["name"])))
+        more = len(found) > limit
+        found = found[:limit]
+        return InstancePage([view_instance(i) for i in found], found[-1].name if more else None)
 
-    async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
+    async def instance(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> Instance:
         key = resolve_key(ctx, AGENT, name)
         what = f"instance {name!r} in tenant {key.tenant!r}, project {key.project!r}"
         if verb is Verb.GET:
@@ -89,90 +97,102 @@ class InstanceService:
         else:
             await self.audit.guard(ctx, verb, "Instance", key.tenant, key.project, name, what=what)
         async with self.db.read() as conn:
-            row = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
-        if row is None:
+            found = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
+        if found is None:
             raise NotFound(
                 f"instance {name!r} not found in tenant {key.tenant!r}, project {key.project!r}; "
                 "list them with `clawfleet get instances`"
             )
-        return row
+        return found
 
     async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
-        return view_instance(await self.row(ctx, name))
+        return view_instance(await self.instance(ctx, name))
 
     async def request(self, ctx: RequestContext, name: str, what: StopRequest) -> dict[str, Any]:
-        row = await self.row(ctx, name, Verb.UPDATE)
+        instance = await self.instance(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         async with self.db.write() as conn:
             await InstanceRepository(conn).update(
-                row["id"], {"stop_requested": what.value, "updated_at": now}
+                instance.id, {"stop_requested": what, "updated_at": now}
             )
             reason = "RestartRequested" if what is StopRequest.RESTART else "StopRequested"
-            await self._event(conn, row, reason, f"by {ctx.principal.name}", now)
+            await self._event(conn, instance, reason, f"by {ctx.principal.name}", now)
             verb = "restart" if what is StopRequest.RESTART else "stop"
             await self.audit.record(
-                conn, ctx, verb, "Instance", row["tenant"], row["project"], name
+                conn, ctx, verb, "Instance", instance.tenant, instance.project, name
             )
-        row.update(stop_requested=what)
-        await self.notifier.notify("reconcile", f"instance:{row['id']}")
-        return view_instance(row)
+        await self.notifier.notify("reconcile", f"instance:{instance.id}")
+        return view_instance(dataclasses.replace(instance, stop_requested=what, updated_at=now))
 
     # -- controllers -----------------------------------------------------------------------
 
-    async def all(self) -> list[dict[str, Any]]:
+    async def all(self) -> list[Instance]:
         async with self.db.read() as conn:
             return await InstanceRepository(conn).find(include_stopped=False)
 
-    async def create(self, agent: ResourceRecord, runtime: str) -> dict[str, Any]:
+    async def create(self, agent: ResourceRecord, runtime: str) -> Instance:
         now = self.clock.now()
-        row = {
-            "id": str(uuid.uuid4()),
-            "name": f"{agent.key.name[:56]}-{secrets.token_hex(3)[:5]}",
-            "tenant": agent.key.tenant,
-            "project": agent.key.project,
-            "agent": agent.key.name,
-            "agent_uid": agent.uid,
-            "agent_generation": agent.generation,
-            "runtime": runtime,
-            "phase": InstancePhase.PENDING.value,
-            "liveness": "starting",
-            "handle": None,
-            "token_id": None,
-            "restarts": 0,
-            "consecutive_failures": 0,
-            "backoff_until": None,
-            "last_error": None,
-            "stop_requested": StopRequest.NONE.value,
-            "heartbeat_at": None,
-            "started_at": None,
-            "stopped_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
+        instance = Instance(
+            id=InstanceId(str(uuid.uuid4())),
+            name=f"{agent.key.name[:56]}-{secrets.token_hex(3)[:5]}",
+            tenant=agent.key.tenant,
+            project=agent.key.project,
+            agent=agent.key.name,
+            agent_uid=agent.uid,
+            agent_generation=agent.generation,
+            runtime=runtime,
+            phase=InstancePhase.PENDING,
+            liveness="starting",
+            handle=None,
+            token_id=None,
+            restarts=0,
+            consecutive_failures=0,
+            backoff_until=None,
+            last_error=None,
+            stop_requested=StopRequest.NONE,
+            heartbeat_at=None,
+            started_at=None,
+            stopped_at=None,
+            created_at=now,
+            updated_at=now,
+        )
         async with self.db.write() as conn:
-            await InstanceRepository(conn).insert(row)
-        return row
+            await InstanceRepository(conn).insert(instance)
+        return instance
 
     async def transition(
         self,
-        row: dict[str, Any],
+        instance: Instance,
         phase: InstancePhase,
         *,
         reason: str | None = None,
         message: str = "",
         warning: bool = False,
         **values: Any,
-    ) -> dict[str, Any]:
-        """Move an instance to ``phase`` (checked) with extra column values, and maybe an event."""
-        check_instance(InstancePhase(row["phase"]), phase)
+    ) -> Instance | None:
+        """Move ``instance`` from the phase it was read in to ``phase`` (checked by the
+        lifecycle rules) with other column values, and record an event if ``reason`` is given.
+        Returns the moved instance, or None if it changed since it was read (a lost race: the
+        caller reads it again on its next pass)."""
         now = self.clock.now()
-        values.update(phase=phase.value, updated_at=now)
+        values["updated_at"] = now
         async with self.db.write() as conn:
-            await InstanceRepository(conn).update(row["id"], values)
-            if reason:
-                await self._event(conn, row, reason, message, now, warning=warning)
-        row.update(values)
-        return row
+            moved = await InstanceRepository(conn).move_instance(
+                instance.id, instance.phase, phase, values
+            )
+            if moved and reason:
+                await self._event(conn, instance, reason, message, now, warning=warning)
+        if not moved:
+            log.info("instance %s changed while it was moved to %s", instance.name, phase.value)
+            return None
+        return dataclasses.replace(instance, phase=phase, **values)
+
+    async def update(self, instance: Instance, **values: Any) -> Instance:
+        """Write columns other than the phase (counters, requests)."""
+        values["updated_at"] = self.clock.now()
+        async with self.db.write() as conn:
+            await InstanceRepository(conn).update(instance.id, values)
+        return dataclasses.replace(instance, **values)
 
     async def agent_event(
         self, agent: ResourceRecord, reason: str, message: str, *, warning: bool = False
@@ -192,7 +212,7 @@ class InstanceService:
     async def _event(
         self,
         conn: Any,
-        row: dict[str, Any],
+        instance: Instance,
         reason: str,
         message: str,
         now: datetime,
@@ -200,10 +220,10 @@ class InstanceService:
         warning: bool = False,
     ) -> None:
         await ResourceEventRepository(conn).add(
-            tenant=row["tenant"],
-            project=row["project"],
+            tenant=instance.tenant,
+            project=instance.project,
             kind="Instance",
-            name=row["name"],
+            name=instance.name,
             reason=reason,
             message=message,
             now=now,
@@ -224,3 +244,39 @@ class InstanceService:
              "time": format_time(r["created_at"])}
             for r in rows
         ]  # fmt: skip
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def view_instance(instance: Instance) -> dict[str, Any]:
+    handle: Mapping[str, Any] = instance.handle or {}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Instance",
+        "metadata": {
+            "name": instance.name,
+            "tenant": instance.tenant,
+            "project": instance.project,
+            "uid": instance.id,
+            "labels": {"clawfleet.dev/agent": instance.agent},
+            "createdAt": _time(instance.created_at),
+            "updatedAt": _time(instance.updated_at),
+        },
+        "spec": {
+            "agent": instance.agent,
+            "agentGeneration": instance.agent_generation,
+            "runtime": instance.runtime,
+        },
+        "status": {
+            "phase": instance.phase.value,
+            "liveness": instance.liveness,
+            "restarts": instance.restarts,
+            "lastError": instance.last_error,
+            "heartbeatAt": _time(instance.heartbeat_at),
+            "startedAt": _time(instance.started_at),
+            "stoppedAt": _time(instance.stopped_at),
+            "ref": handle.get("ref"),
+        },
+    }

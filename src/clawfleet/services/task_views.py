@@ -1,4 +1,4 @@
-"""Wire views of tasks, runs and instances (rows → envelopes)."""
+"""Wire views of tasks and runs (rows → envelopes)."""
 
 from __future__ import annotations
 
@@ -109,36 +109,4 @@ def view_event(row: dict[str, Any]) -> dict[str, Any]:
         "type": row["type"],
         "data": row["data"],
         "time": _time(row["created_at"]),
-    }
-
-
-def view_instance(row: dict[str, Any]) -> dict[str, Any]:
-    handle = row["handle"] or {}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Instance",
-        "metadata": {
-            "name": row["name"],
-            "tenant": row["tenant"],
-            "project": row["project"],
-            "uid": row["id"],
-            "labels": {"clawfleet.dev/agent": row["agent"]},
-            "createdAt": _time(row["created_at"]),
-            "updatedAt": _time(row["updated_at"]),
-        },
-        "spec": {
-            "agent": row["agent"],
-            "agentGeneration": row["agent_generation"],
-            "runtime": row["runtime"],
-        },
-        "status": {
-            "phase": row["phase"],
-            "liveness": row["liveness"],
-            "restarts": row["restarts"],
-            "lastError": row["last_error"],
-            "heartbeatAt": _time(row["heartbeat_at"]),
-            "startedAt": _time(row["started_at"]),
-            "stoppedAt": _time(row["stopped_at"]),
-            "ref": handle.get("ref"),
-        },
     }

@@ -51,13 +51,13 @@ async def instance_logs(
     follow: bool = False,
     tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> StreamingResponse:
-    row = await state.instances.row(ctx, name)
-    handle = row["handle"]
+    instance = await state.instances.instance(ctx, name)
+    handle = instance.handle
 
     async def lines() -> AsyncIterator[bytes]:
         if not handle:
             return
-        async for line in state.logs(row["runtime"], handle, follow=follow, tail=tail):
+        async for line in state.logs(instance.runtime, handle, follow=follow, tail=tail):
             yield (line if line.endswith("\n") else line + "\n").encode()
 
     return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

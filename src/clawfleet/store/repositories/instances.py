@@ -1,35 +1,66 @@
-"""Instance rows: one per replica of an Agent."""
+"""Instance rows: one per replica of an Agent, read back as ``domain.instances.Instance``.
+
+The phase column changes only through ``move_instance``: it checks the move against the lifecycle
+rules from the phase the caller read, and writes with a compare-and-swap on that phase, so a move
+decided on a stale read loses instead of overwriting what happened meanwhile.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clawfleet.domain.lifecycle import InstancePhase
-from clawfleet.store.repositories.rows import as_dict, as_dicts, scope_clause
+from clawfleet.domain.instances import Instance, InstanceId
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest, check_instance
+from clawfleet.store.repositories.rows import scope_clause
 from clawfleet.store.tables import instances
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(Instance))
+
+
+def _instance(row: Any) -> Instance:
+    values = dict(row._mapping)
+    values["phase"] = InstancePhase(values["phase"])
+    values["stop_requested"] = StopRequest(values["stop_requested"])
+    return Instance(**{name: values[name] for name in _FIELDS})
+
+
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values from record field values (enums become what the columns hold)."""
+    if "phase" in values:
+        raise ValueError("the phase of an instance changes only through move_instance")
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise ValueError(f"not instance columns: {sorted(unknown)}")
+    return {k: v.value if isinstance(v, StopRequest) else v for k, v in values.items()}
 
 
 class InstanceRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def insert(self, values: dict[str, Any]) -> None:
+    async def insert(self, instance: Instance) -> None:
+        values = dataclasses.asdict(instance)
+        values.update(phase=instance.phase.value, stop_requested=instance.stop_requested.value)
         await self.conn.execute(insert(instances).values(**values))
 
-    async def get(self, instance_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    async def get(self, instance_id: str, *, for_update: bool = False) -> Instance | None:
+        """The instance; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
         query = select(instances).where(instances.c.id == instance_id)
         if for_update:
             query = query.with_for_update()
-        return as_dict((await self.conn.execute(query)).first())
+        row = (await self.conn.execute(query)).first()
+        return _instance(row) if row is not None else None
 
-    async def get_by_name(self, tenant: str, project: str, name: str) -> dict[str, Any] | None:
+    async def get_by_name(self, tenant: str, project: str, name: str) -> Instance | None:
         c = instances.c
         query = select(instances).where(c.tenant == tenant, c.project == project, c.name == name)
-        return as_dict((await self.conn.execute(query)).first())
+        row = (await self.conn.execute(query)).first()
+        return _instance(row) if row is not None else None
 
     async def find(
         self,
@@ -42,7 +73,7 @@ class InstanceRepository:
         include_stopped: bool = True,
         after: str | None = None,
         limit: int = 10_000,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Instance]:
         c = instances.c
         query = select(instances)
         if tenant is not None:
@@ -60,9 +91,29 @@ class InstanceRepository:
         if after is not None:
             query = query.where(c.name > after)
         query = query.order_by(c.tenant, c.project, c.name).limit(limit)
-        return as_dicts((await self.conn.execute(query)).all())
+        return [_instance(row) for row in (await self.conn.execute(query)).all()]
 
-    async def update(self, instance_id: str, values: dict[str, Any]) -> None:
+    async def move_instance(
+        self,
+        instance_id: InstanceId,
+        from_phase: InstancePhase,
+        to_phase: InstancePhase,
+        values: Mapping[str, Any],
+    ) -> bool:
+        """Move the instance from ``from_phase`` (as the caller read it) to ``to_phase`` and
+        write ``values`` with it. InvalidTransition if the rules forbid the move; False, and
+        nothing written, if the stored phase is no longer ``from_phase`` (a lost race)."""
+        check_instance(from_phase, to_phase)
+        c = instances.c
+        result = await self.conn.execute(
+            update(instances)
+            .where(c.id == instance_id, c.phase == from_phase.value)
+            .values(phase=to_phase.value, **_columns(values))
+        )
+        return bool(result.rowcount == 1)
+
+    async def update(self, instance_id: InstanceId, values: Mapping[str, Any]) -> None:
+        """Write columns other than the phase (heartbeats, counters, requests)."""
         await self.conn.execute(
-            update(instances).where(instances.c.id == instance_id).values(**values)
+            update(instances).where(instances.c.id == instance_id).values(**_columns(values))
         )
