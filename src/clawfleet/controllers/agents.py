@@ -30,6 +30,7 @@ from clawfleet.domain.lifecycle import (
 )
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.runtimes.base import INSTANCE_LABEL, Handle, LaunchSpec, Runtime, State
+from clawfleet.schemas.agents import AgentSpec, read_agent_spec
 from clawfleet.schemas.base import parse_duration
 from clawfleet.services.dispatch import Dispatcher
 from clawfleet.services.instances import InstanceService
@@ -135,50 +136,43 @@ class AgentController(Controller):
         running: Mapping[str, int],
     ) -> None:
         now = self.clock.now()
-        spec = agent.spec
+        spec = read_agent_spec(agent)
         busy_runs = sum(running.get(row.id, 0) for row in rows)
         busy = queued.get(agent.uid, 0) > 0 or busy_runs > 0
         if busy or agent.uid not in self.last_busy:
             self.last_busy[agent.uid] = now
-        asleep = await self._sleep_state(agent, busy, queued.get(agent.uid, 0), now)
-        desired = self._desired(spec, asleep)
-        runtime = self.runtimes.get(spec.get("runtime", "local"))
+        asleep = await self._sleep_state(agent, spec, busy, queued.get(agent.uid, 0), now)
+        desired = desired_instances(spec.state, spec.replicas, asleep=asleep)
+        runtime = self.runtimes.get(spec.runtime)
         live = []
         for row in rows:
-            kept = await self._observe(agent, row, running.get(row.id, 0), runtime)
+            kept = await self._observe(agent, spec, row, running.get(row.id, 0), runtime)
             if kept is not None:
                 live.append(kept)
         active = [row for row in live if row.stop_requested is StopRequest.NONE]
         error = None
         if runtime is None:
-            error = f"runtime {spec.get('runtime')!r} is not available on this control plane"
+            error = f"runtime {spec.runtime!r} is not available on this control plane"
         elif len(active) < desired:
             for _ in range(desired - len(active)):
                 created = await self.instances.create(agent, runtime.name)
-                live.append(await self._launch(agent, created, runtime))
+                live.append(await self._launch(agent, spec, created, runtime))
         elif len(active) > desired:
             extra = sorted(active, key=lambda r: (running.get(r.id, 0), r.created_at))
             for row in extra[: len(active) - desired]:
                 await self._request_stop(row)
-        await self._write_status(agent, live, desired, asleep, error)
-
-    def _desired(self, spec: Mapping[str, Any], asleep: bool) -> int:
-        state = AgentState(spec.get("state", AgentState.RUNNING))
-        return desired_instances(state, int(spec.get("replicas", 1)), asleep=asleep)
+        await self._write_status(agent, spec, live, desired, asleep, error)
 
     async def _sleep_state(
-        self, agent: ResourceRecord, busy: bool, queued: int, now: datetime
+        self, agent: ResourceRecord, spec: AgentSpec, busy: bool, queued: int, now: datetime
     ) -> bool:
-        spec, status = agent.spec, agent.status
-        was_asleep = bool(status.get("asleep", spec.get("state") == AgentState.SLEEPING))
-        if spec.get("state") == AgentState.STOPPED:
+        was_asleep = bool(agent.status.get("asleep", spec.state is AgentState.SLEEPING))
+        if spec.state is AgentState.STOPPED:
             return False
-        if spec.get("idleTimeout"):
-            idle_limit: float | None = float(parse_duration(spec["idleTimeout"]))
+        if spec.idle_timeout:
+            idle_limit: float | None = float(parse_duration(spec.idle_timeout))
         else:
-            idle_limit = (
-                self.config.sleeping_idle if spec.get("state") == AgentState.SLEEPING else None
-            )
+            idle_limit = self.config.sleeping_idle if spec.state is AgentState.SLEEPING else None
         idle_for = (now - self.last_busy[agent.uid]).total_seconds()
         if was_asleep and busy:
             await self.instances.agent_event(agent, "Woke", f"{queued} task(s) waiting")
@@ -193,6 +187,7 @@ class AgentController(Controller):
     async def _observe(
         self,
         agent: ResourceRecord,
+        spec: AgentSpec,
         row: Instance,
         running_runs: int,
         runtime: Runtime | None,
@@ -208,7 +203,7 @@ class AgentController(Controller):
         if row.stop_requested is StopRequest.RESTART:
             await self._halt(row, "restart requested")
             return await self._launch(
-                agent, row, runtime, reason="Restarted", restarts=row.restarts + 1,
+                agent, spec, row, runtime, reason="Restarted", restarts=row.restarts + 1,
                 stop_requested=StopRequest.NONE,
             )  # fmt: skip
         if phase is InstancePhase.PENDING or (
@@ -216,7 +211,7 @@ class AgentController(Controller):
         ):
             relaunch = phase is InstancePhase.CRASH_LOOP
             return await self._launch(
-                agent, row, runtime, reason="Relaunched" if relaunch else None
+                agent, spec, row, runtime, reason="Relaunched" if relaunch else None
             )
         if phase is InstancePhase.CRASH_LOOP:
             return row
@@ -248,7 +243,7 @@ class AgentController(Controller):
                     row = lost
                 await self._halt(row, "heartbeats stopped")
                 return await self._launch(
-                    agent, row, runtime, reason="Replaced", restarts=row.restarts + 1
+                    agent, spec, row, runtime, reason="Replaced", restarts=row.restarts + 1
                 )
             if row.consecutive_failures and silent < 5 and (now - started).total_seconds() > 10:
                 row = await self.instances.update(row, consecutive_failures=0)
@@ -259,13 +254,14 @@ class AgentController(Controller):
         ):
             await self._halt(row, "the agent spec changed")
             return await self._launch(
-                agent, row, runtime, reason="Updated", agent_generation=agent.generation
+                agent, spec, row, runtime, reason="Updated", agent_generation=agent.generation
             )
         return row
 
     async def _launch(
         self,
         agent: ResourceRecord,
+        spec: AgentSpec,
         row: Instance,
         runtime: Runtime,
         *,
@@ -277,7 +273,7 @@ class AgentController(Controller):
         now = self.clock.now()
         try:
             env = dict(self.config.base_env)
-            env.update(agent.spec.get("env") or {})
+            env.update(spec.env)
             env.update(await self.resources.resolve_secret_env(agent))
         except ClawfleetError as exc:
             return await self._crash_loop(
@@ -291,9 +287,9 @@ class AgentController(Controller):
         )
         labels = {"clawfleet.dev/agent": row.agent, "clawfleet.dev/tenant": row.tenant,
                   "clawfleet.dev/project": row.project}  # fmt: skip
-        spec = LaunchSpec(row.id, self.config.runner_command, env=env, labels=labels)
+        launch = LaunchSpec(row.id, self.config.runner_command, env=env, labels=labels)
         try:
-            handle = await runtime.launch(spec)
+            handle = await runtime.launch(launch)
         except PermanentError as exc:
             await self.tokens.revoke(token_id)
             return await self._crash_loop(
@@ -384,6 +380,7 @@ class AgentController(Controller):
     async def _write_status(
         self,
         agent: ResourceRecord,
+        spec: AgentSpec,
         live: list[Instance],
         desired: int,
         asleep: bool,
@@ -397,9 +394,12 @@ class AgentController(Controller):
             if r.phase is InstancePhase.RUNNING and r.heartbeat_at and r.heartbeat_at >= fresh
         ]
         crash = [r for r in live if r.phase is InstancePhase.CRASH_LOOP]
-        state = AgentState(agent.spec.get("state", AgentState.RUNNING))
         phase = agent_phase(
-            state, asleep=asleep, degraded=bool(error or crash), ready=len(ready), desired=desired
+            spec.state,
+            asleep=asleep,
+            degraded=bool(error or crash),
+            ready=len(ready),
+            desired=desired,
         )
         last_error = error or next((r.last_error for r in crash if r.last_error), None)
         status = {

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from clawfleet.core.errors import PermanentError
 from clawfleet.domain.lifecycle import AgentState
+from clawfleet.domain.resources import ResourceRecord
 from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
@@ -86,3 +88,17 @@ class AgentIn(WireModel):
     metadata: ObjectMeta
     spec: AgentSpec
     status: dict[str, object] | None = None
+
+
+def read_agent_spec(record: ResourceRecord) -> AgentSpec:
+    """The typed spec of a stored Agent. PermanentError if it no longer validates (written by
+    another version): reconciling it cannot succeed until the agent is applied again."""
+    try:
+        return AgentSpec.model_validate(record.spec)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise PermanentError(
+            f"the stored spec of {record.key.describe()} is invalid at spec.{where}: "
+            f"{first['msg']}; apply the agent again to fix it"
+        ) from exc
