@@ -19,7 +19,7 @@ def make_instance(name: str = "a-00001", tenant: str = "t", project: str = "p") 
     return Instance(
         id=InstanceId(f"id-{tenant}-{project}-{name}"), name=name, tenant=tenant,
         project=project, agent="a", agent_uid="uid-a", agent_generation=1,
-        runtime="local", phase=InstancePhase.PENDING, liveness="starting", handle=None,
+        revision="", runtime="local", phase=InstancePhase.PENDING, liveness="starting", handle=None,
         token_id=None, restarts=0, consecutive_failures=0, backoff_until=None, last_error=None,
         stop_requested=StopRequest.NONE, heartbeat_at=None, started_at=None, stopped_at=None,
         created_at=NOW, updated_at=NOW,

@@ -2,10 +2,11 @@
 
 Per pass it reads every Agent, its Instances and the work waiting for it, then: launches missing
 instances, stops extra ones (they drain first), restarts crashed ones with exponential backoff
-(CrashLoop in status), replaces instances whose heartbeats stopped (Lost), restarts idle
-instances that run an older generation of the spec, wakes sleeping agents that have work and puts
-idle ones to sleep. All of it is idempotent, and it re-adopts live instances after a control-plane
-restart because it only ever trusts what the runtime reports for a stored handle.
+(CrashLoop in status), replaces instances whose heartbeats stopped (Lost), replaces idle
+instances whose revision (what they run: ``domain.revisions``) is not the agent's, wakes
+sleeping agents that have work and puts idle ones to sleep. All of it is idempotent, and it
+re-adopts live instances after a control-plane restart because it only ever trusts what the
+runtime reports for a stored handle.
 """
 
 from __future__ import annotations
@@ -248,14 +249,12 @@ class AgentController(Controller):
             if row.consecutive_failures and silent < 5 and (now - started).total_seconds() > 10:
                 row = await self.instances.update(row, consecutive_failures=0)
         if (
-            agent.generation > row.agent_generation
+            row.revision != spec.revision().digest
             and running_runs == 0
             and phase is InstancePhase.RUNNING
         ):
-            await self._halt(row, "the agent spec changed")
-            return await self._launch(
-                agent, spec, row, runtime, reason="Updated", agent_generation=agent.generation
-            )
+            await self._halt(row, "what the agent runs changed")
+            return await self._launch(agent, spec, row, runtime, reason="Updated")
         return row
 
     async def _launch(
@@ -303,7 +302,7 @@ class AgentController(Controller):
         moved = await self.instances.transition(
             row, InstancePhase.STARTING, reason=reason, message=f"on {runtime.name}: {handle.ref}",
             handle=_handle_doc(handle), token_id=token_id, started_at=now, heartbeat_at=None,
-            **values,
+            revision=spec.revision().digest, agent_generation=agent.generation, **values,
         )  # fmt: skip
         return moved or row
 

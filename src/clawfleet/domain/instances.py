@@ -26,6 +26,7 @@ class Instance:
     agent: str
     agent_uid: str
     agent_generation: int  # the agent's generation when this instance was launched
+    revision: str  # digest of what it runs (domain.revisions); '' if launched before revisions
     runtime: str
     phase: InstancePhase
     liveness: str  # what the runner last reported (starting, ready, idle...)

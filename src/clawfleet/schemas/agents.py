@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 from clawfleet.core.errors import PermanentError
 from clawfleet.domain.lifecycle import AgentState
 from clawfleet.domain.resources import ResourceRecord
+from clawfleet.domain.revisions import Revision, SecretRef
 from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
@@ -80,6 +81,21 @@ class AgentSpec(WireModel):
         if clash:
             raise ValueError(f"variables set in both env and secretEnv: {sorted(clash)}")
         return self
+
+    def revision(self) -> Revision:
+        """What an instance of this agent runs (see ``domain.revisions``)."""
+        return Revision(
+            adapter=self.adapter,
+            command=tuple(self.command or ()),
+            config=self.config,
+            env=dict(self.env),
+            secret_env={
+                name: SecretRef(ref.secret, ref.key) for name, ref in self.secret_env.items()
+            },
+            instructions=self.instructions,
+            runtime=self.runtime,
+            concurrency=self.concurrency,
+        )
 
 
 class AgentIn(WireModel):

@@ -140,6 +140,7 @@ class InstanceService:
             agent=agent.key.name,
             agent_uid=agent.uid,
             agent_generation=agent.generation,
+            revision="",  # recorded at launch
             runtime=runtime,
             phase=InstancePhase.PENDING,
             liveness="starting",
@@ -267,6 +268,7 @@ def view_instance(instance: Instance) -> dict[str, Any]:
         "spec": {
             "agent": instance.agent,
             "agentGeneration": instance.agent_generation,
+            "revision": instance.revision,
             "runtime": instance.runtime,
         },
         "status": {

@@ -18,6 +18,7 @@ from clawfleet.core.errors import Conflict, Forbidden, NotFound, TemporaryError
 from clawfleet.domain.instances import Instance
 from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceKey
+from clawfleet.schemas.agents import read_agent_spec
 from clawfleet.services.context import Principal
 from clawfleet.services.dispatch_config import DispatchConfig
 from clawfleet.services.run_outcomes import Ended, RunOutcomes
@@ -73,7 +74,9 @@ class RunnerProtocol:
         self.config = config
 
     async def register(self, instance_id: str) -> dict[str, Any]:
-        """A (re)started runner announces itself; runs it held before are lost."""
+        """A (re)started runner announces itself; runs it held before are lost. The answer has
+        the agent's current revision (its digest, the one the agent controller compares with
+        the instance's) and its bundle."""
         now = self.clock.now()
         ended = Ended()
         async with self.db.write() as conn:
@@ -94,19 +97,14 @@ class RunnerProtocol:
         await self.notifier.notify(*ended.channels())
         if agent is None:
             raise NotFound(f"agent {instance.agent!r} of this instance no longer exists")
-        spec = agent.spec
+        spec = read_agent_spec(agent)
+        revision = spec.revision()
         return {
             "instance": {"id": instance_id, "name": instance.name, "agent": instance.agent,
                          "tenant": instance.tenant, "project": instance.project},
-            "bundle": {
-                "adapter": spec.get("adapter"),
-                "command": spec.get("command") or [],
-                "config": spec.get("config") or {},
-                "envNames": sorted([*(spec.get("env") or {}), *(spec.get("secretEnv") or {})]),
-                "secretEnvNames": sorted(spec.get("secretEnv") or {}),
-                "instructions": spec.get("instructions"),
-            },
-            "concurrency": int(spec.get("concurrency") or 1),
+            "revision": revision.digest,
+            "bundle": revision.bundle(),
+            "concurrency": spec.concurrency,
             "heartbeatSeconds": self.config.heartbeat_seconds,
             "leaseSeconds": self.config.lease_seconds,
         }  # fmt: skip
