@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from clawfleet.controllers.agents import AgentController, AgentControllerConfig
+from clawfleet.schemas.runner import CompleteIn
 from clawfleet.server import ControlPlane
 from clawfleet.testing.clock import FakeClock
 from clawfleet.testing.fake_runtime import FakeRuntime
@@ -27,13 +28,18 @@ class Fleet:
         self.state = plane.app.state.api
         self.api = api
         self.clock = clock
+        self.db = plane.db
         self.runtime = FakeRuntime("local", clock=clock)
         self.config = AgentControllerConfig(
             server_url="http://127.0.0.1:9", runner_command=("clawfleet-runner",),
             base_env={}, lost_after=LOST_AFTER,
         )  # fmt: skip
-        self.controller = AgentController(
-            plane.db, clock, self.state.notifier, resources=self.state.resources,
+        self.controller = self.new_controller()
+
+    def new_controller(self) -> AgentController:
+        """Another controller on the same store and runtime: a restart or a leader change."""
+        return AgentController(
+            self.db, self.clock, self.state.notifier, resources=self.state.resources,
             instances=self.state.instances, tokens=self.state.tokens,
             dispatcher=self.state.dispatcher, runtimes={"local": self.runtime},
             config=self.config,
@@ -71,6 +77,14 @@ class Fleet:
     async def reasons(self, name: str) -> list[str]:
         return [event["reason"] for event in (await self.instance(name))["events"]]
 
+    async def messages(self, name: str, reason: str) -> list[str]:
+        events = (await self.instance(name))["events"]
+        return [event["message"] for event in events if event["reason"] == reason]
+
+    async def submit(self, agent_name: str, prompt: str = "hi") -> str:
+        task = await self.post("/tasks", {"spec": {"agent": agent_name, "prompt": prompt}})
+        return str(task["metadata"]["name"])
+
     async def agent_status(self, name: str) -> dict[str, Any]:
         response = await self.api.get(f"/api/v1/agents/{name}")
         assert response.status_code == 200, response.text
@@ -101,12 +115,35 @@ class Fleet:
                     item["metadata"]["uid"], liveness, runs or [], []
                 )
 
+    async def claim(self, instance_id: str) -> str:
+        """The runner of ``instance_id`` claims one queued task; returns the run id."""
+        [run] = await self.state.dispatcher.claims.claim(instance_id, 1, 0)
+        return str(run["id"])
+
+    async def complete(self, instance_id: str, run_id: str) -> None:
+        done = CompleteIn.model_validate({"status": "succeeded"})
+        await self.state.dispatcher.outcomes.complete(instance_id, run_id, done)
+
     async def up(self) -> list[dict[str, Any]]:
         """One pass, the new runners register, another pass: the fleet as declared, running."""
         await self.reconcile()
         await self.register()
         await self.reconcile()
         return await self.instances()
+
+    async def run_for(self, seconds: float, *, step: float = 5.0) -> None:
+        """Time passes; the runners heartbeat and the controller passes every ``step`` s."""
+        for _ in range(int(seconds / step)):
+            self.clock.advance(step)
+            await self.heartbeat()
+            await self.reconcile()
+
+    async def stop_drained(self) -> None:
+        """Runners told to stop exit (as a real runner does once drained); one pass."""
+        for item in await self.instances():
+            if item["status"]["phase"] == "Stopping":
+                self.runtime.exit(item["metadata"]["uid"], 0)
+        await self.reconcile()
 
     def refs(self, items: list[dict[str, Any]]) -> dict[str, str]:
         return {i["metadata"]["name"]: i["status"]["ref"] for i in items}

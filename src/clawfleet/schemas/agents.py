@@ -6,16 +6,20 @@ only), and the revision of what an instance runs is computed from it.
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from clawfleet.core.errors import PermanentError
-from clawfleet.domain.lifecycle import AgentState
+from clawfleet.domain.lifecycle import AgentPhase, AgentState
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.domain.revisions import Revision, SecretRef
 from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
 from clawfleet.schemas.meta import ObjectMeta
+
+log = logging.getLogger(__name__)
 
 _TEXT_MAX = 256 * 1024
 
@@ -118,3 +122,33 @@ def read_agent_spec(record: ResourceRecord) -> AgentSpec:
             f"the stored spec of {record.key.describe()} is invalid at spec.{where}: "
             f"{first['msg']}; apply the agent again to fix it"
         ) from exc
+
+
+class AgentStatus(WireModel):
+    """What the agent controller reports in an Agent's ``status`` (and reads back next pass)."""
+
+    model_config = ConfigDict(validate_by_name=True)  # built by the controller from field names
+
+    phase: AgentPhase = AgentPhase.PENDING
+    replicas: int = 0  # instances wanted now (0 while asleep or stopped)
+    ready_replicas: int = 0
+    instances: int = 0
+    restarts: int = 0
+    asleep: bool | None = None  # None: never decided (a Sleeping agent starts asleep)
+    last_error: str | None = None
+    observed_generation: int = 0
+    # The last time the controller saw work for the agent (a queued task or a running run);
+    # kept here, not in memory, so the idle timer survives a restart or a leader change.
+    last_busy_at: datetime | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def read_agent_status(record: ResourceRecord) -> AgentStatus:
+    """The status the controller wrote last; an empty one if there is none or it is foreign."""
+    try:
+        return AgentStatus.model_validate(record.status)
+    except ValidationError:
+        log.info("ignoring the unreadable status of %s", record.key.describe())
+        return AgentStatus()

@@ -188,11 +188,16 @@ class InstanceService:
             return None
         return dataclasses.replace(instance, phase=phase, **values)
 
-    async def update(self, instance: Instance, **values: Any) -> Instance:
-        """Write columns other than the phase (counters, requests)."""
-        values["updated_at"] = self.clock.now()
+    async def update(
+        self, instance: Instance, *, reason: str | None = None, message: str = "", **values: Any
+    ) -> Instance:
+        """Write columns other than the phase (counters, requests), and maybe an event."""
+        now = self.clock.now()
+        values["updated_at"] = now
         async with self.db.write() as conn:
             await InstanceRepository(conn).update(instance.id, values)
+            if reason:
+                await self._event(conn, instance, reason, message, now)
         return dataclasses.replace(instance, **values)
 
     async def agent_event(
