@@ -76,18 +76,16 @@ class InstanceService:
             all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
-            found = await InstanceRepository(conn).find(
+            found = await InstanceRepository(conn).page(
                 tenant=tenant,
                 project=project,
                 agent=agent,
                 scopes=scopes,
                 include_stopped=include_stopped,
-                after=cursor,
-                limit=limit + 1,
+                cursor=cursor,
+                limit=limit,
             )
-        more = len(found) > limit
-        found = found[:limit]
-        return InstancePage([view_instance(i) for i in found], found[-1].name if more else None)
+        return InstancePage([view_instance(i) for i in found.items], found.next_cursor)
 
     async def instance(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> Instance:
         key = resolve_key(ctx, AGENT, name)

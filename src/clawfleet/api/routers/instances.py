@@ -23,7 +23,7 @@ async def list_instances(
     agent: Annotated[str | None, Query(max_length=63)] = None,
     include_stopped: Annotated[bool, Query(alias="includeStopped")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    cursor: Annotated[str | None, Query(alias="continue", max_length=64)] = None,
+    cursor: Annotated[str | None, Query(alias="continue", max_length=1024)] = None,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
     all_projects: Annotated[bool, Query(alias="allProjects")] = False,
 ) -> JSONResponse:

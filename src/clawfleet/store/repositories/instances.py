@@ -11,11 +11,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.lifecycle import InstancePhase, StopRequest, check_instance
+from clawfleet.store.paging import Page, keyset_page
 from clawfleet.store.repositories.rows import scope_clause
 from clawfleet.store.tables import instances
 
@@ -37,6 +38,32 @@ def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"not instance columns: {sorted(unknown)}")
     return {k: v.value if isinstance(v, StopRequest) else v for k, v in values.items()}
+
+
+def _select(
+    *,
+    tenant: str | None = None,
+    project: str | None = None,
+    agent_uid: str | None = None,
+    agent: str | None = None,
+    scopes: Sequence[tuple[str, str | None]] | None = None,
+    include_stopped: bool = True,
+) -> Select[Any]:
+    c = instances.c
+    query = select(instances)
+    if tenant is not None:
+        query = query.where(c.tenant == tenant)
+    if scopes is not None:
+        query = query.where(scope_clause(c.tenant, c.project, scopes))
+    if project is not None:
+        query = query.where(c.project == project)
+    if agent_uid is not None:
+        query = query.where(c.agent_uid == agent_uid)
+    if agent is not None:
+        query = query.where(c.agent == agent)
+    if not include_stopped:
+        query = query.where(c.phase != InstancePhase.STOPPED.value)
+    return query
 
 
 class InstanceRepository:
@@ -63,35 +90,33 @@ class InstanceRepository:
         return _instance(row) if row is not None else None
 
     async def find(
+        self, *, agent_uid: str | None = None, include_stopped: bool = True
+    ) -> list[Instance]:
+        """Every instance (of one agent), in no particular order; for controllers."""
+        query = _select(agent_uid=agent_uid, include_stopped=include_stopped)
+        return [_instance(row) for row in (await self.conn.execute(query)).all()]
+
+    async def page(
         self,
         *,
         tenant: str | None = None,
         project: str | None = None,
-        agent_uid: str | None = None,
         agent: str | None = None,
         scopes: Sequence[tuple[str, str | None]] | None = None,
         include_stopped: bool = True,
-        after: str | None = None,
-        limit: int = 10_000,
-    ) -> list[Instance]:
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> Page[Instance]:
+        """One page of instances in (tenant, project, name) order, after ``cursor``."""
+        query = _select(
+            tenant=tenant, project=project, agent=agent, scopes=scopes,
+            include_stopped=include_stopped,
+        )  # fmt: skip
         c = instances.c
-        query = select(instances)
-        if tenant is not None:
-            query = query.where(c.tenant == tenant)
-        if scopes is not None:
-            query = query.where(scope_clause(c.tenant, c.project, scopes))
-        if project is not None:
-            query = query.where(c.project == project)
-        if agent_uid is not None:
-            query = query.where(c.agent_uid == agent_uid)
-        if agent is not None:
-            query = query.where(c.agent == agent)
-        if not include_stopped:
-            query = query.where(c.phase != InstancePhase.STOPPED.value)
-        if after is not None:
-            query = query.where(c.name > after)
-        query = query.order_by(c.tenant, c.project, c.name).limit(limit)
-        return [_instance(row) for row in (await self.conn.execute(query)).all()]
+        rows, next_cursor = await keyset_page(
+            self.conn, query, (c.tenant, c.project, c.name), cursor, limit
+        )
+        return Page([_instance(row) for row in rows], next_cursor)
 
     async def move_instance(
         self,
