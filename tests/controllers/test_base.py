@@ -25,6 +25,9 @@ class Counter(Controller):
     name = "counter"
     interval = 5.0
     wake_channels = ("poke",)
+    # The lease is taken at the first pass and not renewed during the test: fake time moves
+    # while real database I/O runs (run_until), so a renewal would blur the measured intervals.
+    lease_ttl = 3600.0
 
     async def reconcile_once(self) -> None:
         pass
