@@ -62,3 +62,42 @@ async def test_a_malformed_continue_token_is_a_422(api: httpx.AsyncClient) -> No
     response = await api.get("/api/v1/instances", params={"continue": "not-a-token"})
     assert response.status_code == 422
     assert "continue" in response.json()["detail"]
+
+
+async def test_the_openapi_document_describes_the_instance_routes(api: httpx.AsyncClient) -> None:
+    doc = (await api.get("/api/v1/openapi.json")).json()
+    for path, method in [
+        ("/api/v1/instances", "get"),
+        ("/api/v1/instances/{name}", "get"),
+        ("/api/v1/instances/{name}/restart", "post"),
+        ("/api/v1/instances/{name}/stop", "post"),
+        ("/api/v1/instances/{name}/logs", "get"),
+        ("/api/v1/agents/{name}/scale", "post"),
+        ("/api/v1/agents/{name}/sleep", "post"),
+        ("/api/v1/agents/{name}/wake", "post"),
+        ("/api/v1/agents/{name}/events", "get"),
+    ]:
+        content = doc["paths"][path][method]["responses"]["200"]["content"]
+        schema = next(iter(content.values()))["schema"]
+        assert schema.get("$ref") or schema.get("type") == "string", (path, schema)
+    instance = doc["components"]["schemas"]["InstanceOut"]
+    assert set(instance["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
+    spec = doc["components"]["schemas"]["InstanceSpecOut"]
+    assert "revision" in spec["properties"]
+
+
+async def test_an_instance_reads_back_in_wire_form(
+    plane: ControlPlane, api: httpx.AsyncClient
+) -> None:
+    await make_instance(plane, "zed", "default", "default")
+    [item] = (await api.get("/api/v1/instances")).json()["items"]
+    assert item["kind"] == "Instance"
+    assert item["metadata"]["labels"] == {"clawfleet.dev/agent": "zed"}
+    assert item["metadata"]["createdAt"].endswith("Z")
+    assert item["spec"] == {"agent": "zed", "agentGeneration": 1, "revision": "",
+                            "runtime": "local"}  # fmt: skip
+    assert item["status"]["phase"] == "Pending"
+    assert item["status"]["ref"] is None
+    detail = (await api.get(f"/api/v1/instances/{item['metadata']['name']}")).json()
+    assert detail["events"] == []
+    assert {k: v for k, v in detail.items() if k != "events"} == item

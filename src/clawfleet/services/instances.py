@@ -13,7 +13,6 @@ import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,14 +22,13 @@ from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.kinds import AGENT
 from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceRecord
-from clawfleet.schemas.base import API_VERSION
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
+from clawfleet.store.paging import Page
 from clawfleet.store.repositories.events import ResourceEventRepository
 from clawfleet.store.repositories.instances import InstanceRepository
 
@@ -43,12 +41,6 @@ class InstanceLogs(Protocol):
     def __call__(
         self, runtime: str, handle: Mapping[str, Any], *, follow: bool, tail: int | None
     ) -> AsyncIterator[str]: ...
-
-
-@dataclass(frozen=True)
-class InstancePage:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class InstanceService:
@@ -70,7 +62,7 @@ class InstanceService:
         include_stopped: bool = False,
         cursor: str | None = None,
         limit: int = 500,
-    ) -> InstancePage:
+    ) -> Page[Instance]:
         tenant, project, scopes = list_scope_for(
             ctx.principal, "Instance", ctx.default_tenant, ctx.default_project,
             all_tenants=all_tenants, all_projects=all_projects,
@@ -85,7 +77,7 @@ class InstanceService:
                 cursor=cursor,
                 limit=limit,
             )
-        return InstancePage([view_instance(i) for i in found.items], found.next_cursor)
+        return found
 
     async def instance(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> Instance:
         key = resolve_key(ctx, AGENT, name)
@@ -103,10 +95,7 @@ class InstanceService:
             )
         return found
 
-    async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
-        return view_instance(await self.instance(ctx, name))
-
-    async def request(self, ctx: RequestContext, name: str, what: StopRequest) -> dict[str, Any]:
+    async def request(self, ctx: RequestContext, name: str, what: StopRequest) -> Instance:
         instance = await self.instance(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         async with self.db.write() as conn:
@@ -120,7 +109,7 @@ class InstanceService:
                 conn, ctx, verb, "Instance", instance.tenant, instance.project, name
             )
         await self.notifier.notify("reconcile", f"instance:{instance.id}")
-        return view_instance(dataclasses.replace(instance, stop_requested=what, updated_at=now))
+        return dataclasses.replace(instance, stop_requested=what, updated_at=now)
 
     # -- controllers -----------------------------------------------------------------------
 
@@ -245,43 +234,6 @@ class InstanceService:
             )
         return [
             {"type": r["type"], "reason": r["reason"], "message": r["message"],
-             "time": format_time(r["created_at"])}
+             "time": r["created_at"]}
             for r in rows
         ]  # fmt: skip
-
-
-def _time(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
-def view_instance(instance: Instance) -> dict[str, Any]:
-    handle: Mapping[str, Any] = instance.handle or {}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Instance",
-        "metadata": {
-            "name": instance.name,
-            "tenant": instance.tenant,
-            "project": instance.project,
-            "uid": instance.id,
-            "labels": {"clawfleet.dev/agent": instance.agent},
-            "createdAt": _time(instance.created_at),
-            "updatedAt": _time(instance.updated_at),
-        },
-        "spec": {
-            "agent": instance.agent,
-            "agentGeneration": instance.agent_generation,
-            "revision": instance.revision,
-            "runtime": instance.runtime,
-        },
-        "status": {
-            "phase": instance.phase.value,
-            "liveness": instance.liveness,
-            "restarts": instance.restarts,
-            "lastError": instance.last_error,
-            "heartbeatAt": _time(instance.heartbeat_at),
-            "startedAt": _time(instance.started_at),
-            "stoppedAt": _time(instance.stopped_at),
-            "ref": handle.get("ref"),
-        },
-    }
