@@ -199,7 +199,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
             db, clock, notifier, resources=resources, instances=instances, tokens=tokens,
             dispatcher=dispatcher, runtimes=runtimes, config=config,
         ),
-        RunReaper(db, clock, notifier, dispatcher, local),
+        RunReaper(db, clock, notifier, dispatcher, runtimes),
     ]  # fmt: skip
     return ControlPlane(
         settings, db, create_app(state), admin_token, notifier, dispatcher, runtimes, controllers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from clawfleet.core.errors import PermanentError, TemporaryError
@@ -304,14 +305,41 @@ async def test_instances_of_a_deleted_agent_are_stopped(fleet: Fleet) -> None:
     assert fleet.runtime.running() == []
 
 
-async def test_orphans_are_stopped(fleet: Fleet) -> None:
-    """A runtime instance the store does not know (its row is gone) is stopped."""
+async def test_orphans_are_stopped_and_removed(fleet: Fleet) -> None:
+    """A runtime instance the store does not know (its row is gone) is stopped and removed."""
     orphan = await fleet.runtime.launch(LaunchSpec("ghost", ["clawfleet-runner"]))
     await fleet.agent("zed")
     await fleet.up()
     assert orphan in fleet.runtime.stopped
-    assert "ghost" not in fleet.runtime.running()
+    assert orphan in fleet.runtime.removed
     assert len(fleet.runtime.running()) == 1
+
+
+@pytest.mark.parametrize("how", ["scaled to zero", "agent deleted"])
+async def test_a_stopped_instance_is_removed_after_its_retention(fleet: Fleet, how: str) -> None:
+    """B10: what a stopped instance left (work dir, logs) goes once its logs are no longer
+    kept; until then the runtime still has it, so `clawfleet logs` can read it."""
+    await fleet.agent("zed")
+    [item] = await fleet.up()
+    name = item["metadata"]["name"]
+    if how == "scaled to zero":
+        await fleet.post("/agents/zed/scale", {"replicas": 0})
+        await fleet.reconcile(2)  # asked to stop, then draining
+        await fleet.stop_drained()
+    else:
+        await fleet.delete("/agents/zed")
+        await fleet.reconcile()
+    assert (await fleet.instance(name))["status"]["phase"] == "Stopped"
+    [handle] = await fleet.runtime.list_owned()
+    fleet.clock.advance(fleet.config.stopped_retention - 60)
+    await fleet.reconcile()
+    assert fleet.runtime.removed == []
+    assert (await fleet.api.get(f"/api/v1/instances/{name}")).status_code == 200
+    fleet.clock.advance(61)
+    await fleet.reconcile()
+    assert fleet.runtime.removed == [handle]
+    assert await fleet.runtime.list_owned() == []
+    assert (await fleet.api.get(f"/api/v1/instances/{name}")).status_code == 404
 
 
 async def test_a_runner_receives_the_revision_the_controller_compares(fleet: Fleet) -> None:

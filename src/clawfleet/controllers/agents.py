@@ -9,6 +9,12 @@ while idle), drain and stop. Then it launches missing instances, asks extra ones
 writes the agent's status. Instances of deleted agents are stopped. All of it is idempotent,
 and it re-adopts live instances after a control-plane restart because it only ever trusts
 what the runtime reports for a stored handle.
+
+A stopped instance is kept for ``stopped_retention`` (an hour by default), so that
+``clawfleet logs instance/NAME`` can still show why it stopped; then the controller removes
+what its runtime keeps (work dir, logs) and deletes its row and events. What a runtime runs or
+keeps for an instance the store does not know at all (an orphan) is stopped and removed at the
+first pass.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from clawfleet.controllers.instance_plan import (
 )
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
-from clawfleet.domain.instances import Instance
+from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.lifecycle import (
     AgentPhase,
     AgentState,
@@ -65,6 +71,7 @@ LAUNCH_RETRY = 30.0  # seconds before retrying a launch the runtime refused for 
 # While an agent stays busy, status.lastBusyAt is refreshed this often, not on every pass (each
 # write bumps the agent's resourceVersion); the exact time is written once it turns idle.
 LAST_BUSY_REFRESH = 30.0
+PRUNE_EVERY = 60.0  # seconds between looks for stopped instances past their retention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,7 @@ class AgentControllerConfig:
     drain_timeout: float = 30.0  # seconds a stopping instance may finish its runs
     stop_grace: float = 5.0
     sleeping_idle: float = 30.0  # idle seconds before a woken Sleeping agent sleeps again
+    stopped_retention: float = 3600.0  # seconds a stopped instance's logs stay readable
 
 
 def _handle(instance: Instance) -> Handle | None:
@@ -131,6 +139,7 @@ class AgentController(Controller):
         self.config = config
         self._busy_seen: dict[str, datetime] = {}  # agent uid -> last pass it had work
         self.collected_orphans = False
+        self._prune_at = 0.0  # monotonic time of the next look for stopped instances
 
     async def reconcile_once(self) -> None:
         agents = await self.resources.all_of_kind("Agent")
@@ -145,12 +154,13 @@ class AgentController(Controller):
                 await self._stop(instance, "AgentDeleted")
         self._busy_seen = {uid: t for uid, t in self._busy_seen.items() if uid in known}
         if not self.collected_orphans:
-            await self._collect_orphans({instance.id for instance in instances})
+            await self._collect_orphans(await self.instances.known_ids())
 
         async def reconcile(agent: ResourceRecord) -> None:
             await self._reconcile_agent(agent, by_agent.get(agent.uid, []), queued, running)
 
         await self.reconcile_each(agents, reconcile)
+        await self._prune_stopped()
 
     async def mark_failed(self, record: ResourceRecord, message: str) -> None:
         status = read_agent_status(record).model_copy(
@@ -159,16 +169,35 @@ class AgentController(Controller):
         )  # fmt: skip
         await self.resources.set_status(record, status.to_doc())
 
-    async def _collect_orphans(self, live_ids: set[str]) -> None:
-        """Stop processes a runtime still runs for instances the store no longer has."""
+    async def _collect_orphans(self, known_ids: set[InstanceId]) -> None:
+        """Stop and remove what a runtime runs or keeps for instances the store does not know
+        (their rows are gone, so nothing could read their logs)."""
         for runtime in self.runtimes.values():
             for handle in await runtime.list_owned():
-                if handle.labels.get(INSTANCE_LABEL, handle.instance_id) in live_ids:
+                if handle.labels.get(INSTANCE_LABEL, handle.instance_id) in known_ids:
                     continue
+                log.info("removing orphaned instance %s", handle.instance_id)
                 if (await runtime.inspect(handle)).state is State.RUNNING:
-                    log.info("stopping orphaned instance %s", handle.instance_id)
                     await runtime.stop(handle, self.config.stop_grace)
+                await runtime.remove(handle)
         self.collected_orphans = True
+
+    async def _prune_stopped(self) -> None:
+        """Forget instances stopped more than ``stopped_retention`` ago: what their runtime
+        keeps, then their rows. One that cannot be removed now is tried again later."""
+        if self.clock.monotonic() < self._prune_at:
+            return
+        self._prune_at = self.clock.monotonic() + PRUNE_EVERY
+        cutoff = self.clock.now() - timedelta(seconds=self.config.stopped_retention)
+        for instance in await self.instances.stopped_before(cutoff):
+            handle = _handle(instance)
+            runtime = self.runtimes.get(instance.runtime)
+            try:
+                if handle is not None and runtime is not None:
+                    await runtime.remove(handle)
+                await self.instances.forget(instance)
+            except ClawfleetError as exc:
+                log.warning("cannot remove stopped instance %s: %s", instance.name, exc.message)
 
     # -- one agent ---------------------------------------------------------------------------
 

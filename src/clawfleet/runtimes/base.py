@@ -1,4 +1,4 @@
-"""The Runtime seam: launch, inspect, stop, logs and list what we own.
+"""The Runtime seam: launch, inspect, stop, logs, list what we own, remove and maintain.
 
 Every backend (local processes now; Docker and Kubernetes later) implements ``Runtime`` and passes
 the contract suite in ``clawfleet.testing.runtime_contract``. Backends label what they create so
@@ -125,4 +125,11 @@ class Runtime(Protocol):
 
     async def remove(self, handle: Handle) -> None:
         """Forget a stopped Instance: delete what the runtime keeps for it (work dir, logs,
-        container). Idempotent."""
+        container). Idempotent. The agent controller calls it when it prunes a stopped
+        instance (``AgentControllerConfig.stopped_retention`` after it stopped), so that
+        ``clawfleet logs`` can read a stopped instance's output until then."""
+
+    async def maintain(self) -> None:
+        """Periodic upkeep that keeps the backend bounded (the local runtime rotates logs);
+        a no-op where there is nothing to do. Called every few seconds by the run reaper;
+        problems with one Instance are logged and skipped, never raised."""

@@ -117,6 +117,23 @@ class InstanceService:
         async with self.db.read() as conn:
             return await InstanceRepository(conn).find(include_stopped=False)
 
+    async def known_ids(self) -> set[InstanceId]:
+        async with self.db.read() as conn:
+            return await InstanceRepository(conn).ids()
+
+    async def stopped_before(self, cutoff: datetime) -> list[Instance]:
+        async with self.db.read() as conn:
+            return await InstanceRepository(conn).stopped_before(cutoff)
+
+    async def forget(self, instance: Instance) -> None:
+        """Delete a stopped instance's row and its events (the runtime has removed the rest)."""
+        async with self.db.write() as conn:
+            await InstanceRepository(conn).delete(instance.id)
+            await ResourceEventRepository(conn).delete(
+                kind="Instance", tenant=instance.tenant, project=instance.project,
+                name=instance.name,
+            )  # fmt: skip
+
     async def create(self, agent: ResourceRecord, runtime: str) -> Instance:
         now = self.clock.now()
         instance = Instance(

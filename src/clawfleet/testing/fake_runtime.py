@@ -92,6 +92,7 @@ class FakeRuntime:
         self.launched: list[LaunchSpec] = []
         self.stopped: list[Handle] = []
         self.removed: list[Handle] = []
+        self.maintained = 0
 
     # -- test controls ---------------------------------------------------------------------
 
@@ -217,6 +218,10 @@ class FakeRuntime:
         launch.process.kill()
         self.removed.append(handle)
         del self._records[handle.instance_id]
+
+    async def maintain(self) -> None:
+        """Nothing to keep bounded in memory; counted, so tests can see it was called."""
+        self.maintained += 1
 
     def _launch_of(self, handle: Handle) -> _Launch | None:
         record = self._records.get(handle.instance_id)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.domain.instances import Instance, InstanceId
@@ -117,6 +118,28 @@ class InstanceRepository:
             self.conn, query, (c.tenant, c.project, c.name), cursor, limit
         )
         return Page([_instance(row) for row in rows], next_cursor)
+
+    async def ids(self) -> set[InstanceId]:
+        """The ids of every instance the store knows, stopped ones included."""
+        rows = (await self.conn.execute(select(instances.c.id))).all()
+        return {InstanceId(row.id) for row in rows}
+
+    async def stopped_before(self, cutoff: datetime, *, limit: int = 100) -> list[Instance]:
+        """Instances that have been Stopped since before ``cutoff``, the oldest first."""
+        c = instances.c
+        query = (
+            select(instances)
+            .where(
+                c.phase == InstancePhase.STOPPED.value,
+                or_(c.stopped_at < cutoff, c.stopped_at.is_(None)),
+            )
+            .order_by(c.stopped_at)
+            .limit(limit)
+        )
+        return [_instance(row) for row in (await self.conn.execute(query)).all()]
+
+    async def delete(self, instance_id: InstanceId) -> None:
+        await self.conn.execute(delete(instances).where(instances.c.id == instance_id))
 
     async def move_instance(
         self,
