@@ -46,7 +46,6 @@ from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
 from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.lifecycle import (
-    AgentPhase,
     AgentState,
     InstancePhase,
     StopRequest,
@@ -163,10 +162,7 @@ class AgentController(Controller):
         await self._prune_stopped()
 
     async def mark_failed(self, record: ResourceRecord, message: str) -> None:
-        status = read_agent_status(record).model_copy(
-            update={"phase": AgentPhase.FAILED, "last_error": message,
-                    "observed_generation": record.generation}
-        )  # fmt: skip
+        status = read_agent_status(record).failed(message, record.generation)
         await self.resources.set_status(record, status.to_doc())
 
     async def _collect_orphans(self, known_ids: set[InstanceId]) -> None:

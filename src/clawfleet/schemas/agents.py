@@ -144,6 +144,13 @@ class AgentStatus(WireModel):
     def to_doc(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def failed(self, message: str, generation: int) -> AgentStatus:
+        """This status, marked Failed (a permanent error) for ``generation``."""
+        return self.model_copy(
+            update={"phase": AgentPhase.FAILED, "last_error": message,
+                    "observed_generation": generation}
+        )  # fmt: skip
+
 
 def read_agent_status(record: ResourceRecord) -> AgentStatus:
     """The status the controller wrote last; an empty one if there is none or it is foreign."""
