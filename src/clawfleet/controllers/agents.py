@@ -19,29 +19,14 @@ first pass.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from clawfleet.controllers.base import Controller
-from clawfleet.controllers.instance_plan import (
-    Action,
-    AgentTarget,
-    CrashLoop,
-    Drain,
-    Keep,
-    Launch,
-    MarkLost,
-    Observed,
-    Relaunch,
-    Replace,
-    ResetFailures,
-    Restart,
-    Stop,
-    plan_instance,
-)
+from clawfleet.controllers.config import AgentControllerConfig
+from clawfleet.controllers.instance_executor import InstanceExecutor, handle_of
+from clawfleet.controllers.instance_plan import AgentTarget, Observed, plan_instance
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
 from clawfleet.domain.instances import Instance, InstanceId
@@ -53,7 +38,7 @@ from clawfleet.domain.lifecycle import (
     desired_instances,
 )
 from clawfleet.domain.resources import ResourceRecord
-from clawfleet.runtimes.base import INSTANCE_LABEL, Handle, LaunchSpec, Observation, Runtime, State
+from clawfleet.runtimes.base import INSTANCE_LABEL, Runtime, State
 from clawfleet.schemas.agents import AgentSpec, AgentStatus, read_agent_spec, read_agent_status
 from clawfleet.schemas.base import parse_duration
 from clawfleet.services.dispatch import Dispatcher
@@ -63,39 +48,14 @@ from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 
+__all__ = ["AgentController", "AgentControllerConfig", "last_busy_at"]
+
 log = logging.getLogger(__name__)
 
-CONFIG_RETRY = 5.0  # seconds before retrying a launch whose config (a secret) is missing
-LAUNCH_RETRY = 30.0  # seconds before retrying a launch the runtime refused for good
 # While an agent stays busy, status.lastBusyAt is refreshed this often, not on every pass (each
 # write bumps the agent's resourceVersion); the exact time is written once it turns idle.
 LAST_BUSY_REFRESH = 30.0
 PRUNE_EVERY = 60.0  # seconds between looks for stopped instances past their retention
-
-
-@dataclasses.dataclass(frozen=True)
-class AgentControllerConfig:
-    server_url: str
-    runner_command: tuple[str, ...]
-    base_env: Mapping[str, str]
-    lost_after: float = 15.0  # seconds without a heartbeat
-    start_timeout: float = 60.0  # seconds from launch to register
-    drain_timeout: float = 30.0  # seconds a stopping instance may finish its runs
-    stop_grace: float = 5.0
-    sleeping_idle: float = 30.0  # idle seconds before a woken Sleeping agent sleeps again
-    stopped_retention: float = 3600.0  # seconds a stopped instance's logs stay readable
-
-
-def _handle(instance: Instance) -> Handle | None:
-    doc = instance.handle
-    if not doc:
-        return None
-    return Handle(doc["runtime"], doc["instance_id"], doc["ref"], doc.get("labels") or {})
-
-
-def _handle_doc(handle: Handle) -> dict[str, Any]:
-    return {"runtime": handle.runtime, "instance_id": handle.instance_id, "ref": handle.ref,
-            "labels": dict(handle.labels)}  # fmt: skip
 
 
 def last_busy_at(
@@ -139,6 +99,10 @@ class AgentController(Controller):
         self._busy_seen: dict[str, datetime] = {}  # agent uid -> last pass it had work
         self.collected_orphans = False
         self._prune_at = 0.0  # monotonic time of the next look for stopped instances
+        self.executor = InstanceExecutor(
+            clock, notifier, resources=resources, instances=instances, tokens=tokens,
+            dispatcher=dispatcher, runtimes=runtimes, config=config,
+        )  # fmt: skip
 
     async def reconcile_once(self) -> None:
         agents = await self.resources.all_of_kind("Agent")
@@ -150,7 +114,7 @@ class AgentController(Controller):
             if instance.agent_uid in known:
                 by_agent.setdefault(instance.agent_uid, []).append(instance)
             else:
-                await self._stop(instance, "AgentDeleted")
+                await self.executor.stop(instance, "AgentDeleted")
         self._busy_seen = {uid: t for uid, t in self._busy_seen.items() if uid in known}
         if not self.collected_orphans:
             await self._collect_orphans(await self.instances.known_ids())
@@ -186,7 +150,7 @@ class AgentController(Controller):
         self._prune_at = self.clock.monotonic() + PRUNE_EVERY
         cutoff = self.clock.now() - timedelta(seconds=self.config.stopped_retention)
         for instance in await self.instances.stopped_before(cutoff):
-            handle = _handle(instance)
+            handle = handle_of(instance)
             runtime = self.runtimes.get(instance.runtime)
             try:
                 if handle is not None and runtime is not None:
@@ -221,9 +185,9 @@ class AgentController(Controller):
         target = AgentTarget(spec.revision().digest, runtime.name if runtime else None)
         live: list[Instance] = []
         for instance in instances:
-            observed = Observed(await self._inspect(instance), running.get(instance.id, 0))
+            observed = Observed(await self.executor.inspect(instance), running.get(instance.id, 0))
             action = plan_instance(instance, observed, target, now, self.config)
-            kept = await self._execute(agent, spec, instance, action)
+            kept = await self.executor.execute(agent, spec, instance, action)
             if kept is not None:
                 live.append(kept)
         if runtime is None:
@@ -235,11 +199,13 @@ class AgentController(Controller):
         if len(active) < desired:
             for _ in range(desired - len(active)):
                 created = await self.instances.create(agent, runtime.name)
-                live.append(await self._launch(agent, spec, created))
+                live.append(await self.executor.launch(agent, spec, created))
         elif len(active) > desired:
             extra = sorted(active, key=lambda i: (running.get(i.id, 0), i.created_at))
             for instance in extra[: len(active) - desired]:
-                live = [i if i.id != instance.id else await self._request_stop(i) for i in live]
+                live = [
+                    i if i.id != instance.id else await self.executor.request_stop(i) for i in live
+                ]
         await self._write_status(agent, spec, live, desired, asleep, last_busy)
 
     async def _sleep_or_wake(
@@ -268,13 +234,6 @@ class AgentController(Controller):
             await self.instances.agent_event(agent, "Slept", f"idle for {int(idle_for)}s")
             return True
         return was_asleep
-
-    async def _inspect(self, instance: Instance) -> Observation | None:
-        handle = _handle(instance)
-        runtime = self.runtimes.get(instance.runtime)
-        if handle is None or runtime is None:
-            return None
-        return await runtime.inspect(handle)
 
     async def _write_status(
         self,
@@ -306,139 +265,3 @@ class AgentController(Controller):
             last_busy_at=last_busy,
         )
         await self.resources.set_status(agent, status.to_doc())
-
-    # -- one instance: the executor of the plan ------------------------------------------
-
-    async def _execute(
-        self, agent: ResourceRecord, spec: AgentSpec, instance: Instance, action: Action
-    ) -> Instance | None:
-        """Carry out ``action``; the instance as it is now, or None once it is stopped."""
-        match action:
-            case Keep():
-                return instance
-            case Launch(reason=reason):
-                return await self._launch(agent, spec, instance, reason=reason)
-            case Relaunch():
-                return await self._launch(agent, spec, instance, reason="Relaunched")
-            case Restart():
-                await self._halt(instance, "restart requested")
-                # Consumed whatever the launch does: a failed one crash-loops with its backoff.
-                return await self._launch(
-                    agent, spec, instance, reason="Restarted",
-                    restarts=instance.restarts + 1, stop_requested=StopRequest.NONE,
-                )  # fmt: skip
-            case Replace(reason=reason, why=why, counts_as_restart=counts):
-                await self._halt(instance, why)
-                restarts = instance.restarts + (1 if counts else 0)
-                return await self._launch(agent, spec, instance, reason=reason, restarts=restarts)
-            case MarkLost(message=message):
-                lost = await self.instances.transition(
-                    instance, InstancePhase.LOST, reason="Lost", warning=True, message=message
-                )
-                return lost or instance
-            case CrashLoop(why=why, delay=delay, halt=halt):
-                if halt:
-                    await self._halt(instance, why)
-                else:
-                    await self.dispatcher.outcomes.fail_instance_runs(instance.id, why)
-                return await self._crash_loop(
-                    instance, why, delay=delay, reason="Crashed",
-                    consecutive_failures=instance.consecutive_failures + 1,
-                    restarts=instance.restarts + 1,
-                )  # fmt: skip
-            case ResetFailures():
-                return await self.instances.update(instance, consecutive_failures=0)
-            case Drain():
-                stopping = await self.instances.transition(
-                    instance, InstancePhase.STOPPING, reason="Stopping"
-                )
-                await self.notifier.notify(f"instance:{instance.id}")
-                return stopping or instance
-            case Stop(reason=reason):
-                await self._stop(instance, reason)
-                return None
-
-    async def _launch(
-        self,
-        agent: ResourceRecord,
-        spec: AgentSpec,
-        instance: Instance,
-        *,
-        reason: str = "Launched",
-        **values: Any,
-    ) -> Instance:
-        """Launch the instance's runner with the agent's current revision; if that fails, it
-        crash-loops. ``values`` are written either way. Returns the instance as it is now
-        (unchanged if it moved meanwhile: the next pass sees it again)."""
-        runtime = self.runtimes[instance.runtime]
-        try:
-            env = {**self.config.base_env, **spec.env}
-            env.update(await self.resources.resolve_secret_env(agent))
-        except ClawfleetError as exc:
-            return await self._crash_loop(
-                instance, exc.message, delay=CONFIG_RETRY, reason="ConfigError", **values
-            )
-        token_id, token = await self.tokens.mint_runner(instance.id, instance.tenant)
-        env.update(
-            CLAWFLEET_RUNNER_SERVER=self.config.server_url,
-            CLAWFLEET_RUNNER_INSTANCE=instance.id,
-            CLAWFLEET_RUNNER_TOKEN=token,
-        )
-        labels = {"clawfleet.dev/agent": instance.agent, "clawfleet.dev/tenant": instance.tenant,
-                  "clawfleet.dev/project": instance.project}  # fmt: skip
-        launch = LaunchSpec(instance.id, self.config.runner_command, env=env, labels=labels)
-        try:
-            handle = await runtime.launch(launch)
-        except PermanentError as exc:
-            await self.tokens.revoke(token_id)
-            return await self._crash_loop(
-                instance, exc.message, delay=LAUNCH_RETRY, reason="LaunchFailed", **values
-            )
-        except ClawfleetError:
-            await self.tokens.revoke(token_id)
-            raise
-        if instance.token_id:
-            await self.tokens.revoke(instance.token_id)
-        started = await self.instances.transition(
-            instance, InstancePhase.STARTING, reason=reason,
-            message=f"on {runtime.name}: {handle.ref}", handle=_handle_doc(handle),
-            token_id=token_id, started_at=self.clock.now(), heartbeat_at=None,
-            revision=spec.revision().digest, agent_generation=agent.generation, **values,
-        )  # fmt: skip
-        return started or instance
-
-    async def _crash_loop(
-        self, instance: Instance, why: str, *, delay: float, reason: str, **values: Any
-    ) -> Instance:
-        until = self.clock.now() + timedelta(seconds=delay)
-        moved = await self.instances.transition(
-            instance, InstancePhase.CRASH_LOOP, reason=reason, warning=True,
-            message=f"{why}; next try in {delay:g}s", last_error=why, backoff_until=until,
-            **values,
-        )  # fmt: skip
-        return moved or instance
-
-    async def _halt(self, instance: Instance, why: str) -> None:
-        """Stop the process (if any) and fail the runs it held; the phase is unchanged."""
-        handle = _handle(instance)
-        runtime = self.runtimes.get(instance.runtime)
-        if handle is not None and runtime is not None:
-            await runtime.stop(handle, self.config.stop_grace)
-        await self.dispatcher.outcomes.fail_instance_runs(instance.id, why)
-
-    async def _request_stop(self, instance: Instance) -> Instance:
-        """Ask an extra instance to stop; the next pass drains and stops it."""
-        return await self.instances.update(
-            instance, stop_requested=StopRequest.STOP,
-            reason="ScaledDown", message="more instances than desired",
-        )  # fmt: skip
-
-    async def _stop(self, instance: Instance, reason: str) -> None:
-        """Stop the process, revoke its token, and move the instance to Stopped."""
-        await self._halt(instance, "the instance stopped")
-        if instance.token_id:
-            await self.tokens.revoke(instance.token_id)
-        if instance.phase is not InstancePhase.STOPPED:
-            await self.instances.transition(
-                instance, InstancePhase.STOPPED, reason=reason, stopped_at=self.clock.now()
-            )
