@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,7 +204,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
             db, clock, notifier, agents=agents, instances=instances, tokens=tokens,
             dispatcher=dispatcher, runtimes=runtimes, config=config,
         ),
-        RunReaper(db, clock, notifier, dispatcher, local),
+        RunReaper(db, clock, notifier, dispatcher, runtimes),
     ]  # fmt: skip
     return ControlPlane(
         settings, db, create_app(state), admin_token, notifier, dispatcher, runtimes, controllers
@@ -225,7 +225,7 @@ def _asyncpg_dsn(url: str) -> str:
 
 def _log_reader(runtimes: dict[str, Runtime]) -> Any:
     def read(
-        runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+        runtime: str, handle: Mapping[str, Any], *, follow: bool, tail: int | None
     ) -> AsyncIterator[str]:
         backend = runtimes[runtime]
         ref = Handle(

@@ -20,8 +20,8 @@ async def test_routine_runner_calls_are_logged_at_debug_and_their_errors_at_info
     await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a")))
     row = await state.instances.create((await state.agents.all_agents())[0], "local")
     await state.instances.transition(row, InstancePhase.STARTING)
-    _, token = await state.tokens.mint_runner(row["id"], "default")
-    base = f"/api/v1/runner/instances/{row['id']}"
+    _, token = await state.tokens.mint_runner(row.id, "default")
+    base = f"/api/v1/runner/instances/{row.id}"
     headers = {"Authorization": f"Bearer {token}"}
     caplog.set_level(logging.DEBUG, logger="clawfleet.api.access")
 

@@ -71,16 +71,16 @@ async def test_concurrent_runs_quota_holds_at_claim(
     record = next(a for a in await state.agents.all_agents() if a.key.name == "a1")
     row = await state.instances.create(record, "local")
     await state.instances.transition(row, InstancePhase.STARTING)
-    await state.dispatcher.protocol.register(row["id"])
+    await state.dispatcher.protocol.register(row.id)
     for prompt in ("one", "two"):
         body = {
             "metadata": {"tenant": "acme", "project": "web"},
             "spec": {"agent": "a1", "prompt": prompt},
         }
         await state.tasks.submit(SYSTEM, TaskIn.model_validate(body))
-    claimed = await state.dispatcher.claims.claim(row["id"], 5, 0)
+    claimed = await state.dispatcher.claims.claim(row.id, 5, 0)
     assert [c["prompt"] for c in claimed] == ["one"]
-    assert await state.dispatcher.claims.claim(row["id"], 5, 0) == []
+    assert await state.dispatcher.claims.claim(row.id, 5, 0) == []
 
 
 async def test_tenant_admins_cannot_raise_their_own_quota(

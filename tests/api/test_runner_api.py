@@ -32,7 +32,7 @@ async def runner_setup(plane: ControlPlane) -> tuple[str, str, str]:
     for _ in range(2):
         row = await state.instances.create(record, "local")
         await state.instances.transition(row, InstancePhase.STARTING)
-        ids.append(row["id"])
+        ids.append(row.id)
     _, token = await state.tokens.mint_runner(ids[0], "default")
     return ids[0], ids[1], token
 

@@ -54,10 +54,10 @@ class LiveServer:
             record = next(a for a in await state.agents.all_agents() if a.key == key)
             row = await state.instances.create(record, "local")
             await state.instances.transition(row, InstancePhase.STARTING)
-            await state.dispatcher.protocol.register(row["id"])
-            run = (await state.dispatcher.claims.claim(row["id"], 1, 0))[0]["id"]
+            await state.dispatcher.protocol.register(row.id)
+            run = (await state.dispatcher.claims.claim(row.id, 1, 0))[0]["id"]
             body = CompleteIn.model_validate({"status": "succeeded", **result})
-            await state.dispatcher.outcomes.complete(row["id"], run, body)
+            await state.dispatcher.outcomes.complete(row.id, run, body)
             return str(run)
 
         return str(self.call(act()))

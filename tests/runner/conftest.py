@@ -87,11 +87,11 @@ def launch(
         record = (await state.agents.all_agents())[0]
         row = await state.instances.create(record, "local")
         await state.instances.transition(row, InstancePhase.STARTING)
-        token_id, token = await state.tokens.mint_runner(row["id"], "default")
+        token_id, token = await state.tokens.mint_runner(row.id, "default")
         workdir = tmp_path / "work"
         workdir.mkdir()
         monkeypatch.chdir(workdir)
-        return Instance(row["id"], token_id, token, workdir)
+        return Instance(row.id, token_id, token, workdir)
 
     return launch
 

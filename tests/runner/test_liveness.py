@@ -72,7 +72,7 @@ async def test_heartbeats_say_busy_ready_and_degraded_and_a_dead_program_is_rest
 
     async def liveness_after_a_heartbeat() -> str:
         await clock.run_for(2)
-        return str((await state.instances.all())[0]["liveness"])
+        return str((await state.instances.all())[0].liveness)
 
     try:
         await wire.answered("heartbeat")

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from clawfleet.domain.lifecycle import InstancePhase
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.runner.main import RunnerExit, run_runner
 from clawfleet.server import SYSTEM, ControlPlane
-from clawfleet.services.instances import STOP
 from clawfleet.testing.clock import FakeClock
 from tests.runner.conftest import Wire, programs_in, runner_env
 
@@ -88,8 +87,8 @@ async def test_a_stop_from_the_control_plane_drains_the_runner(
         run_runner(instance.settings(), runner_env(), clock=clock, transport=wire)
     )
     await wire.answered("heartbeat")
-    name = (await plane.app.state.api.instances.all())[0]["name"]
-    await plane.app.state.api.instances.request(SYSTEM, name, STOP)
+    name = (await plane.app.state.api.instances.all())[0].name
+    await plane.app.state.api.instances.request(SYSTEM, name, StopRequest.STOP)
     await clock.run_for(2)
     assert await asyncio.wait_for(runner, 30) == RunnerExit.STOPPED
     assert programs_in(instance.workdir) == []

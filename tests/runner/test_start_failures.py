@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,6 @@ import pytest
 
 from clawfleet.runner.main import RunnerExit, run_runner
 from clawfleet.server import SYSTEM, ControlPlane
-from clawfleet.services.runner_failures import start_failure
 from clawfleet.testing.clock import FakeClock
 from tests.runner.conftest import Wire, programs_in, runner_env
 
@@ -41,9 +41,9 @@ async def test_a_program_not_on_path_is_reported_and_ends_the_runner(
     assert "claim" not in {path for path, _ in wire.answers}  # it never asked for work
     state = plane.app.state.api
     row = (await state.instances.all())[0]
-    assert row["last_error"] == NOT_FOUND
-    assert start_failure(row) == NOT_FOUND  # what the agent controller keeps when it exits
-    events = await state.instances.events(SYSTEM, "Instance", row["name"])
+    assert row.last_error == NOT_FOUND
+    assert row.start_failure == NOT_FOUND  # what the agent controller keeps when it exits
+    events = await state.instances.events(SYSTEM, "Instance", row.name)
     assert {"type": "Warning", "reason": "StartFailed", "message": NOT_FOUND}.items() <= (
         events[-1].items()
     )
@@ -53,13 +53,17 @@ async def test_a_program_not_on_path_is_reported_and_ends_the_runner(
     assert programs_in(instance.workdir) == []
 
 
-def test_only_the_report_of_the_current_launch_counts() -> None:
-    reported = {"liveness": "failed", "heartbeat_at": datetime.now(UTC), "last_error": NOT_FOUND}
-    assert start_failure(reported) == NOT_FOUND
+async def test_only_the_report_of_the_current_launch_counts(
+    plane: ControlPlane, launch: Callable[..., Any]
+) -> None:
+    await launch(command=["nosuchprogram"])
+    row = (await plane.app.state.api.instances.all())[0]
+    reported = replace(row, liveness="failed", heartbeat_at=datetime.now(UTC), last_error=NOT_FOUND)
+    assert reported.start_failure == NOT_FOUND
     # Launched again (heartbeat_at cleared): a runner that dies before it registers said nothing.
-    assert start_failure({**reported, "heartbeat_at": None}) is None
+    assert replace(reported, heartbeat_at=None).start_failure is None
     # The new runner registered (liveness "starting"): the old report is history.
-    assert start_failure({**reported, "liveness": "starting"}) is None
+    assert replace(reported, liveness="starting").start_failure is None
 
 
 async def test_a_runner_may_report_only_for_its_own_instance(
@@ -70,10 +74,10 @@ async def test_a_runner_may_report_only_for_its_own_instance(
     record = (await state.agents.all_agents())[0]
     other = await state.instances.create(record, "local")
     response = await anon.post(
-        f"/api/v1/runner/instances/{other['id']}/failed",
+        f"/api/v1/runner/instances/{other.id}/failed",
         json={"error": "not mine to say", "permanent": True},
         headers={"Authorization": f"Bearer {instance.token}"},
     )
     assert response.status_code == 403
-    rows = {row["id"]: row for row in await state.instances.all()}
-    assert rows[other["id"]]["last_error"] is None
+    rows = {row.id: row for row in await state.instances.all()}
+    assert rows[other.id].last_error is None

@@ -418,6 +418,16 @@ async def test_rotate_logs_copies_and_truncates_while_the_program_keeps_writing(
     assert await runtime.rotate_logs() == []
 
 
+async def test_maintain_rotates_the_logs_that_grew_too_large(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(log_max_bytes=100, log_backups=1)
+    handle = await runtime.launch(sh(f"echo {'y' * 200}", instance_id="big"))
+    await wait_for_state(runtime, handle, State.EXITED)
+    await runtime.maintain()
+    paths = InstancePaths(runtime.root / "big")
+    assert paths.log.stat().st_size == 0
+    assert backup_path(paths.log, 1).read_text() == "y" * 200 + "\n"
+
+
 def test_rotate_file_keeps_the_configured_number_of_backups(tmp_path: Path) -> None:
     log = tmp_path / "instance.log"
     for generation in range(1, 5):

@@ -173,18 +173,18 @@ async def _world(plane: ControlPlane) -> dict[str, dict[str, str]]:
         record = next(a for a in await state.agents.all_agents() if a.key.tenant == t)
         row = await state.instances.create(record, "local")
         await state.instances.transition(row, InstancePhase.STARTING)
-        await state.dispatcher.protocol.register(row["id"])
+        await state.dispatcher.protocol.register(row.id)
         submit = {
             "metadata": {"tenant": t, "project": "web"},
             "spec": {"agent": "a1", "prompt": "p"},
         }
         done, _ = await state.tasks.submit(SYSTEM, TaskIn.model_validate(submit))
-        run = (await state.dispatcher.claims.claim(row["id"], 1, 0))[0]["id"]
+        run = (await state.dispatcher.claims.claim(row.id, 1, 0))[0]["id"]
         await state.dispatcher.outcomes.complete(
-            row["id"], run, CompleteIn.model_validate({"status": "succeeded"})
+            row.id, run, CompleteIn.model_validate({"status": "succeeded"})
         )
         pending, _ = await state.tasks.submit(SYSTEM, TaskIn.model_validate(submit))
-        names[t] = {"tenant": t, "instance": row["name"], "task": done.metadata.name,
+        names[t] = {"tenant": t, "instance": row.name, "task": done.metadata.name,
                     "pending": pending.metadata.name, "run": run}  # fmt: skip
     return names
 

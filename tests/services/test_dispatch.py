@@ -45,8 +45,8 @@ class World:
     async def instance(self, record: Any) -> str:
         row = await self.instances.create(record, "local")
         await self.instances.transition(row, InstancePhase.STARTING)
-        await self.dispatcher.protocol.register(row["id"])
-        return str(row["id"])
+        await self.dispatcher.protocol.register(row.id)
+        return str(row.id)
 
     async def submit(self, prompt: str, agent_name: str = "a", **spec: Any) -> str:
         body = TaskIn.model_validate({"spec": {"agent": agent_name, "prompt": prompt, **spec}})

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from clawfleet.domain.lifecycle import InstancePhase
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.schemas.agents import AgentIn
 from clawfleet.schemas.tasks import TaskIn
 from clawfleet.server import SYSTEM, ControlPlane
 from clawfleet.services.dispatch import Dispatcher
-from clawfleet.services.instances import RESTART, InstanceService
+from clawfleet.services.instances import InstanceService
 from clawfleet.services.tasks import TaskService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier, PostgresNotifier
@@ -86,7 +86,7 @@ async def _waiting_instance(plane: ControlPlane) -> tuple[Any, str]:
     record = (await state.agents.all_agents())[0]
     row = await state.instances.create(record, "local")
     await state.instances.transition(row, InstancePhase.STARTING)
-    return state, str(row["id"])
+    return state, str(row.id)
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -129,8 +129,8 @@ async def test_wake_ups_that_were_local_reach_the_other_replica(
         assert [c["type"] for c in await asyncio.wait_for(commands, 5)] == ["cancel"]
         with notify_a.subscribe("reconcile") as reconcile:
             waiting = asyncio.create_task(reconcile.wait(30))
-            name = (await state.instances.all())[0]["name"]
-            await InstanceService(db_b, clock, notify_b).request(SYSTEM, name, RESTART)
+            name = (await state.instances.all())[0].name
+            await InstanceService(db_b, clock, notify_b).request(SYSTEM, name, StopRequest.RESTART)
             assert await asyncio.wait_for(waiting, 5) is True
 
 

@@ -40,8 +40,8 @@ class World:
     async def instance(self, record: Any) -> str:
         row = await self.state.instances.create(record, "local")
         await self.state.instances.transition(row, InstancePhase.STARTING)
-        await self.state.dispatcher.protocol.register(row["id"])
-        return str(row["id"])
+        await self.state.dispatcher.protocol.register(row.id)
+        return str(row.id)
 
     async def submit(self, **spec: Any) -> str:
         body = TaskIn.model_validate({"spec": {"agent": "a", "prompt": "p", **spec}})

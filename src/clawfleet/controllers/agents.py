@@ -1,62 +1,74 @@
 """The agent controller: keeps each Agent's instances as declared.
 
-Per pass it reads every Agent, its Instances and the work waiting for it, then: launches missing
-instances, stops extra ones (they drain first), restarts crashed ones with exponential backoff
-(CrashLoop in status), replaces instances whose heartbeats stopped (Lost), restarts idle
-instances that run an older generation of the spec, wakes sleeping agents that have work and puts
-idle ones to sleep. All of it is idempotent, and it re-adopts live instances after a control-plane
-restart because it only ever trusts what the runtime reports for a stored handle.
+Per pass it reads every Agent, its Instances and the work waiting for it. For each agent it
+decides whether the agent sleeps (``idleTimeout``) or wakes (work arrived), how many instances
+it wants, and then, instance by instance, observes (the runtime's report, the runs it holds),
+asks the pure ``instance_plan.plan_instance`` what to do and does it: launch, relaunch after a
+crash-loop backoff, replace an instance that went silent (Lost) or runs another revision (only
+while idle), drain and stop. Then it launches missing instances, asks extra ones to stop and
+writes the agent's status. Instances of deleted agents are stopped. All of it is idempotent,
+and it re-adopts live instances after a control-plane restart because it only ever trusts
+what the runtime reports for a stored handle.
+
+A stopped instance is kept for ``stopped_retention`` (an hour by default), so that
+``clawfleet logs instance/NAME`` can still show why it stopped; then the controller removes
+what its runtime keeps (work dir, logs) and deletes its row and events. What a runtime runs or
+keeps for an instance the store does not know at all (an orphan) is stopped and removed at the
+first pass.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from clawfleet.controllers.base import Controller
+from clawfleet.controllers.config import AgentControllerConfig
+from clawfleet.controllers.instance_executor import InstanceExecutor, handle_of
+from clawfleet.controllers.instance_plan import AgentTarget, Observed, plan_instance
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import ClawfleetError, PermanentError
-from clawfleet.domain.lifecycle import InstancePhase, restart_delay
+from clawfleet.domain.instances import Instance, InstanceId
+from clawfleet.domain.lifecycle import (
+    AgentState,
+    InstancePhase,
+    StopRequest,
+    agent_phase,
+    desired_instances,
+)
 from clawfleet.domain.resources import ResourceRecord
-from clawfleet.runtimes.base import INSTANCE_LABEL, Handle, LaunchSpec, Runtime, State
+from clawfleet.runtimes.base import INSTANCE_LABEL, Runtime, State
+from clawfleet.schemas.agents import AgentSpec, AgentStatus, read_agent_spec, read_agent_status
 from clawfleet.schemas.base import parse_duration
 from clawfleet.services.agents import AgentService
 from clawfleet.services.dispatch import Dispatcher
-from clawfleet.services.instances import RESTART, STOP, InstanceService
-from clawfleet.services.runner_failures import start_failure
+from clawfleet.services.instances import InstanceService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 
+__all__ = ["AgentController", "AgentControllerConfig", "last_busy_at"]
+
 log = logging.getLogger(__name__)
-P = InstancePhase
+
+# While an agent stays busy, status.lastBusyAt is refreshed this often, not on every pass (each
+# write bumps the agent's resourceVersion); the exact time is written once it turns idle.
+LAST_BUSY_REFRESH = 30.0
+PRUNE_EVERY = 60.0  # seconds between looks for stopped instances past their retention
 
 
-@dataclasses.dataclass(frozen=True)
-class AgentControllerConfig:
-    server_url: str
-    runner_command: tuple[str, ...]
-    base_env: Mapping[str, str]
-    lost_after: float = 15.0  # seconds without a heartbeat
-    start_timeout: float = 60.0  # seconds from launch to register
-    drain_timeout: float = 30.0  # seconds a stopping instance may finish its runs
-    stop_grace: float = 5.0
-    sleeping_idle: float = 30.0  # idle seconds before a woken Sleeping agent sleeps again
-
-
-def _handle(row: dict[str, Any]) -> Handle | None:
-    doc = row["handle"]
-    if not doc:
-        return None
-    return Handle(doc["runtime"], doc["instance_id"], doc["ref"], doc.get("labels") or {})
-
-
-def _handle_doc(handle: Handle) -> dict[str, Any]:
-    return {"runtime": handle.runtime, "instance_id": handle.instance_id, "ref": handle.ref,
-            "labels": dict(handle.labels)}  # fmt: skip
+def last_busy_at(
+    stored: datetime | None, seen: datetime | None, *, busy: bool, now: datetime
+) -> datetime:
+    """The lastBusyAt to record: ``now`` while busy (refreshed every LAST_BUSY_REFRESH s),
+    else the later of the stored time and the last pass this process saw it busy (``seen``);
+    an agent never seen busy counts as busy when first seen."""
+    if busy:
+        fresh = stored is not None and (now - stored).total_seconds() < LAST_BUSY_REFRESH
+        return stored if fresh and stored is not None else now
+    known = [when for when in (stored, seen) if when is not None]
+    return max(known) if known else now
 
 
 class AgentController(Controller):
@@ -84,309 +96,172 @@ class AgentController(Controller):
         self.dispatcher = dispatcher
         self.runtimes = runtimes
         self.config = config
-        self.last_busy: dict[str, datetime] = {}
+        self._busy_seen: dict[str, datetime] = {}  # agent uid -> last pass it had work
         self.collected_orphans = False
+        self._prune_at = 0.0  # monotonic time of the next look for stopped instances
+        self.executor = InstanceExecutor(
+            clock, notifier, agents=agents, instances=instances, tokens=tokens,
+            dispatcher=dispatcher, runtimes=runtimes, config=config,
+        )  # fmt: skip
 
     async def reconcile_once(self) -> None:
         agents = await self.agents.all_agents()
-        rows = await self.instances.all()
+        instances = await self.instances.all()
         queued, running = await self.dispatcher.load()
-        by_agent: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_agent.setdefault(row["agent_uid"], []).append(row)
         known = {agent.uid for agent in agents}
-        for row in rows:
-            if row["agent_uid"] not in known:
-                await self._stop(row, "AgentDeleted", force=True)
+        by_agent: dict[str, list[Instance]] = {}
+        for instance in instances:
+            if instance.agent_uid in known:
+                by_agent.setdefault(instance.agent_uid, []).append(instance)
+            else:
+                await self.executor.stop(instance, "AgentDeleted")
+        self._busy_seen = {uid: t for uid, t in self._busy_seen.items() if uid in known}
         if not self.collected_orphans:
-            await self._collect_orphans({row["id"] for row in rows})
-        for agent in agents:
-            try:
-                await self._reconcile_agent(agent, by_agent.get(agent.uid, []), queued, running)
-            except ClawfleetError as exc:
-                log.warning("agent %s: %s", agent.key.describe(), exc.message)
-            except Exception:
-                log.exception("agent %s: reconcile failed", agent.key.describe())
+            await self._collect_orphans(await self.instances.known_ids())
 
-    async def _collect_orphans(self, live_ids: set[str]) -> None:
-        """Stop processes a runtime still runs for instances the store no longer has."""
+        async def reconcile(agent: ResourceRecord) -> None:
+            await self._reconcile_agent(agent, by_agent.get(agent.uid, []), queued, running)
+
+        await self.reconcile_each(agents, reconcile)
+        await self._prune_stopped()
+
+    async def mark_failed(self, record: ResourceRecord, message: str) -> None:
+        status = read_agent_status(record).failed(message, record.generation)
+        await self.agents.set_status(record, status.to_doc())
+
+    async def _collect_orphans(self, known_ids: set[InstanceId]) -> None:
+        """Stop and remove what a runtime runs or keeps for instances the store does not know
+        (their rows are gone, so nothing could read their logs)."""
         for runtime in self.runtimes.values():
             for handle in await runtime.list_owned():
-                if handle.labels.get(INSTANCE_LABEL, handle.instance_id) in live_ids:
+                if handle.labels.get(INSTANCE_LABEL, handle.instance_id) in known_ids:
                     continue
+                log.info("removing orphaned instance %s", handle.instance_id)
                 if (await runtime.inspect(handle)).state is State.RUNNING:
-                    log.info("stopping orphaned instance %s", handle.instance_id)
                     await runtime.stop(handle, self.config.stop_grace)
+                await runtime.remove(handle)
         self.collected_orphans = True
+
+    async def _prune_stopped(self) -> None:
+        """Forget instances stopped more than ``stopped_retention`` ago: what their runtime
+        keeps, then their rows. One that cannot be removed now is tried again later."""
+        if self.clock.monotonic() < self._prune_at:
+            return
+        self._prune_at = self.clock.monotonic() + PRUNE_EVERY
+        cutoff = self.clock.now() - timedelta(seconds=self.config.stopped_retention)
+        for instance in await self.instances.stopped_before(cutoff):
+            handle = handle_of(instance)
+            runtime = self.runtimes.get(instance.runtime)
+            try:
+                if handle is not None and runtime is not None:
+                    await runtime.remove(handle)
+                await self.instances.forget(instance)
+            except ClawfleetError as exc:
+                log.warning("cannot remove stopped instance %s: %s", instance.name, exc.message)
 
     # -- one agent ---------------------------------------------------------------------------
 
     async def _reconcile_agent(
         self,
         agent: ResourceRecord,
-        rows: list[dict[str, Any]],
+        instances: list[Instance],
         queued: Mapping[str, int],
         running: Mapping[str, int],
     ) -> None:
         now = self.clock.now()
-        spec = agent.spec
-        busy_runs = sum(running.get(row["id"], 0) for row in rows)
-        busy = queued.get(agent.uid, 0) > 0 or busy_runs > 0
-        if busy or agent.uid not in self.last_busy:
-            self.last_busy[agent.uid] = now
-        asleep = await self._sleep_state(agent, busy, queued.get(agent.uid, 0), now)
-        desired = self._desired(spec, asleep)
-        runtime = self.runtimes.get(spec.get("runtime", "local"))
-        live = []
-        for row in rows:
-            kept = await self._observe(agent, row, running.get(row["id"], 0), runtime)
+        spec = read_agent_spec(agent)
+        status = read_agent_status(agent)
+        waiting = queued.get(agent.uid, 0)
+        busy = waiting > 0 or any(running.get(instance.id, 0) for instance in instances)
+        if busy:
+            self._busy_seen[agent.uid] = now
+        last_busy = last_busy_at(
+            status.last_busy_at, self._busy_seen.get(agent.uid), busy=busy, now=now
+        )
+        idle_for = (now - last_busy).total_seconds()
+        asleep = await self._sleep_or_wake(agent, spec, status, waiting, busy, idle_for)
+        desired = desired_instances(spec.state, spec.replicas, asleep=asleep)
+        runtime = self.runtimes.get(spec.runtime)
+        target = AgentTarget(spec.revision().digest, runtime.name if runtime else None)
+        live: list[Instance] = []
+        for instance in instances:
+            observed = Observed(await self.executor.inspect(instance), running.get(instance.id, 0))
+            action = plan_instance(instance, observed, target, now, self.config)
+            kept = await self.executor.execute(agent, spec, instance, action)
             if kept is not None:
                 live.append(kept)
-        active = [row for row in live if not row["stop_requested"]]
-        error = None
         if runtime is None:
-            error = f"runtime {spec.get('runtime')!r} is not available on this control plane"
-        elif len(active) < desired:
+            raise PermanentError(
+                f"runtime {spec.runtime!r} is not available on this control plane; "
+                f"use one of {sorted(self.runtimes)} in spec.runtime"
+            )
+        active = [i for i in live if i.stop_requested is not StopRequest.STOP]
+        if len(active) < desired:
             for _ in range(desired - len(active)):
-                row = await self.instances.create(agent, runtime.name)
-                await self._launch(agent, row, runtime)
-                live.append(row)
+                created = await self.instances.create(agent, runtime.name)
+                live.append(await self.executor.launch(agent, spec, created))
         elif len(active) > desired:
-            extra = sorted(active, key=lambda r: (running.get(r["id"], 0), r["created_at"]))
-            for row in extra[: len(active) - desired]:
-                await self._request_stop(row)
-        await self._write_status(agent, live, desired, asleep, error)
+            extra = sorted(active, key=lambda i: (running.get(i.id, 0), i.created_at))
+            for instance in extra[: len(active) - desired]:
+                live = [
+                    i if i.id != instance.id else await self.executor.request_stop(i) for i in live
+                ]
+        await self._write_status(agent, spec, live, desired, asleep, last_busy)
 
-    def _desired(self, spec: Mapping[str, Any], asleep: bool) -> int:
-        replicas = int(spec.get("replicas", 1))
-        if spec.get("state") == "Stopped" or asleep:
-            return 0
-        if spec.get("state") == "Sleeping":
-            return max(replicas, 1)
-        return replicas
-
-    async def _sleep_state(
-        self, agent: ResourceRecord, busy: bool, queued: int, now: datetime
+    async def _sleep_or_wake(
+        self,
+        agent: ResourceRecord,
+        spec: AgentSpec,
+        status: AgentStatus,
+        waiting: int,
+        busy: bool,
+        idle_for: float,
     ) -> bool:
-        spec, status = agent.spec, agent.status
-        was_asleep = bool(status.get("asleep", spec.get("state") == "Sleeping"))
-        if spec.get("state") == "Stopped":
+        """Whether the agent is asleep from now on; records Woke and Slept events."""
+        if spec.state is AgentState.STOPPED:
             return False
-        if spec.get("idleTimeout"):
-            idle_limit: float | None = float(parse_duration(spec["idleTimeout"]))
+        was_asleep = status.asleep if status.asleep is not None else (
+            spec.state is AgentState.SLEEPING
+        )  # fmt: skip
+        if spec.idle_timeout:
+            idle_limit: float | None = float(parse_duration(spec.idle_timeout))
         else:
-            idle_limit = self.config.sleeping_idle if spec.get("state") == "Sleeping" else None
-        idle_for = (now - self.last_busy[agent.uid]).total_seconds()
+            idle_limit = self.config.sleeping_idle if spec.state is AgentState.SLEEPING else None
         if was_asleep and busy:
-            await self.instances.agent_event(agent, "Woke", f"{queued} task(s) waiting")
+            await self.instances.agent_event(agent, "Woke", f"{waiting} task(s) waiting")
             return False
         if not was_asleep and not busy and idle_limit is not None and idle_for >= idle_limit:
             await self.instances.agent_event(agent, "Slept", f"idle for {int(idle_for)}s")
             return True
         return was_asleep
 
-    # -- one instance ------------------------------------------------------------------------
-
-    async def _observe(
-        self,
-        agent: ResourceRecord,
-        row: dict[str, Any],
-        running_runs: int,
-        runtime: Runtime | None,
-    ) -> dict[str, Any] | None:
-        """Act on what the runtime reports; None once the instance is stopped."""
-        now = self.clock.now()
-        phase = P(row["phase"])
-        if row["stop_requested"] == STOP or phase is P.STOPPING:
-            return await self._drain(row, now)
-        if runtime is None or runtime.name != row["runtime"]:
-            await self._stop(row, "RuntimeChanged", force=True)
-            return None
-        if row["stop_requested"] == RESTART:
-            await self._halt(row, "restart requested")
-            row["restarts"] += 1
-            await self._launch(agent, row, runtime, reason="Restarted", stop_requested=0)
-            return row
-        if phase is P.PENDING or (phase is P.CRASH_LOOP and row["backoff_until"] <= now):
-            await self._launch(
-                agent, row, runtime, reason="Relaunched" if phase is P.CRASH_LOOP else None
-            )
-            return row
-        if phase is P.CRASH_LOOP:
-            return row
-        handle = _handle(row)
-        observed = await runtime.inspect(handle) if handle else None
-        if observed is None or observed.state is not State.RUNNING:
-            code = observed.exit_code if observed else None
-            await self._crashed(
-                row,
-                f"the runner exited (code {code})" if code is not None else "the runner is gone",
-            )
-            return row
-        started = row["started_at"] or now
-        if phase is P.STARTING and (now - started).total_seconds() > self.config.start_timeout:
-            await self._halt(row, "the runner did not register in time")
-            await self._crashed(row, "the runner did not register in time")
-            return row
-        if phase in (P.RUNNING, P.LOST) and row["heartbeat_at"] is not None:
-            silent = (now - row["heartbeat_at"]).total_seconds()
-            if silent > self.config.lost_after:
-                if phase is P.RUNNING:
-                    message = f"no heartbeat for {int(silent)}s"
-                    await self.instances.transition(
-                        row, P.LOST, reason="Lost", warning=True, message=message
-                    )
-                await self._halt(row, "heartbeats stopped")
-                row["restarts"] += 1
-                await self._launch(agent, row, runtime, reason="Replaced")
-                return row
-            if row["consecutive_failures"] and silent < 5 and (now - started).total_seconds() > 10:
-                await self.instances.transition(row, phase, consecutive_failures=0)
-        if agent.generation > row["agent_generation"] and running_runs == 0 and phase is P.RUNNING:
-            await self._halt(row, "the agent spec changed")
-            await self._launch(agent, row, runtime, reason="Updated",
-                               agent_generation=agent.generation)  # fmt: skip
-        return row
-
-    async def _launch(
-        self,
-        agent: ResourceRecord,
-        row: dict[str, Any],
-        runtime: Runtime,
-        *,
-        reason: str | None = "Launched",
-        **values: Any,
-    ) -> None:
-        now = self.clock.now()
-        try:
-            env = dict(self.config.base_env)
-            env.update(agent.spec.get("env") or {})
-            env.update(await self.agents.resolve_secret_env(agent))
-        except ClawfleetError as exc:
-            await self._crash_loop(row, exc.message, delay=5.0, reason="ConfigError")
-            return
-        token_id, token = await self.tokens.mint_runner(row["id"], row["tenant"])
-        env.update(
-            CLAWFLEET_RUNNER_SERVER=self.config.server_url,
-            CLAWFLEET_RUNNER_INSTANCE=row["id"],
-            CLAWFLEET_RUNNER_TOKEN=token,
-        )
-        labels = {"clawfleet.dev/agent": row["agent"], "clawfleet.dev/tenant": row["tenant"],
-                  "clawfleet.dev/project": row["project"]}  # fmt: skip
-        spec = LaunchSpec(row["id"], self.config.runner_command, env=env, labels=labels)
-        try:
-            handle = await runtime.launch(spec)
-        except PermanentError as exc:
-            await self.tokens.revoke(token_id)
-            await self._crash_loop(row, exc.message, delay=30.0, reason="LaunchFailed")
-            return
-        except ClawfleetError:
-            await self.tokens.revoke(token_id)
-            raise
-        if row["token_id"]:
-            await self.tokens.revoke(row["token_id"])
-        await self.instances.transition(
-            row, P.STARTING, reason=reason, message=f"on {runtime.name}: {handle.ref}",
-            handle=_handle_doc(handle), token_id=token_id, started_at=now, heartbeat_at=None,
-            restarts=row["restarts"], **values,
-        )  # fmt: skip
-
-    async def _crashed(self, row: dict[str, Any], why: str) -> None:
-        why = start_failure(row) or why  # the runner's own word on why it could not start
-        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
-        row["restarts"] += 1
-        failures = row["consecutive_failures"] + 1
-        await self._crash_loop(row, why, delay=restart_delay(failures), reason="Crashed",
-                               consecutive_failures=failures, restarts=row["restarts"])  # fmt: skip
-
-    async def _crash_loop(
-        self, row: dict[str, Any], why: str, *, delay: float, reason: str, **values: Any
-    ) -> None:
-        until = self.clock.now() + timedelta(seconds=delay)
-        await self.instances.transition(
-            row, P.CRASH_LOOP, reason=reason, warning=True,
-            message=f"{why}; next try in {delay:g}s", last_error=why, backoff_until=until, **values,
-        )  # fmt: skip
-
-    async def _halt(self, row: dict[str, Any], why: str) -> None:
-        """Stop the process (if any) and release what the instance held; phase unchanged."""
-        handle = _handle(row)
-        runtime = self.runtimes.get(row["runtime"])
-        if handle is not None and runtime is not None:
-            await runtime.stop(handle, self.config.stop_grace)
-        await self.dispatcher.outcomes.fail_instance_runs(row["id"], why)
-
-    async def _request_stop(self, row: dict[str, Any]) -> None:
-        await self.instances.transition(
-            row, P(row["phase"]) if row["phase"] != P.PENDING.value else P.STOPPED,
-            stop_requested=STOP, reason="ScaledDown", message="more instances than desired",
-        )  # fmt: skip
-
-    async def _drain(self, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-        """A stopping instance finishes its runs (the runner drains), then is stopped."""
-        if row["phase"] == P.PENDING.value:
-            await self.instances.transition(row, P.STOPPED, stopped_at=now)
-            return None
-        if row["phase"] != P.STOPPING.value:
-            await self.instances.transition(row, P.STOPPING, reason="Stopping")
-            await self.notifier.notify(f"instance:{row['id']}")
-            return row
-        handle = _handle(row)
-        runtime = self.runtimes.get(row["runtime"])
-        alive = bool(handle and runtime and (await runtime.inspect(handle)).state is State.RUNNING)
-        if alive and (now - row["updated_at"]).total_seconds() < self.config.drain_timeout:
-            return row
-        await self._stop(row, "Stopped")
-        return None
-
-    async def _stop(self, row: dict[str, Any], reason: str, *, force: bool = False) -> None:
-        await self._halt(row, "the instance stopped")
-        if row["token_id"]:
-            await self.tokens.revoke(row["token_id"])
-        phase = P(row["phase"])
-        if phase is not P.STOPPED:
-            if phase not in (P.STOPPING, P.PENDING, P.CRASH_LOOP, P.LOST) and not force:
-                await self.instances.transition(row, P.STOPPING)
-            await self.instances.transition(
-                row, P.STOPPED, reason=reason, stopped_at=self.clock.now()
-            )
-        return None
-
     async def _write_status(
         self,
         agent: ResourceRecord,
-        live: list[dict[str, Any]],
+        spec: AgentSpec,
+        live: list[Instance],
         desired: int,
         asleep: bool,
-        error: str | None,
+        last_busy: datetime,
     ) -> None:
-        now = self.clock.now()
-        fresh = now - timedelta(seconds=self.config.lost_after)
+        fresh = self.clock.now() - timedelta(seconds=self.config.lost_after)
         ready = [
-            r for r in live
-            if r["phase"] == P.RUNNING.value and r["heartbeat_at"] and r["heartbeat_at"] >= fresh
+            i for i in live
+            if i.phase is InstancePhase.RUNNING and i.heartbeat_at and i.heartbeat_at >= fresh
         ]  # fmt: skip
-        crash = [r for r in live if r["phase"] == P.CRASH_LOOP.value]
-        state = agent.spec.get("state", "Running")
-        if state == "Stopped":
-            phase = "Stopped"
-        elif asleep:
-            phase = "Sleeping"
-        elif error or crash:
-            phase = "Degraded"
-        elif len(ready) >= desired:
-            phase = "Running"
-        else:
-            phase = "Pending"
-        last_error = error or next((r["last_error"] for r in crash if r["last_error"]), None)
-        status = {
-            "phase": phase,
-            "replicas": desired,
-            "readyReplicas": len(ready),
-            "instances": len(live),
-            "restarts": sum(r["restarts"] for r in live),
-            "asleep": asleep,
-            "lastError": last_error,
-            "observedGeneration": agent.generation,
-        }
-        await self.agents.set_status(agent, status)
+        crash = [i for i in live if i.phase is InstancePhase.CRASH_LOOP]
+        phase = agent_phase(
+            spec.state, asleep=asleep, degraded=bool(crash), ready=len(ready), desired=desired
+        )
+        status = AgentStatus(
+            phase=phase,
+            replicas=desired,
+            ready_replicas=len(ready),
+            instances=len(live),
+            restarts=sum(i.restarts for i in live),
+            asleep=asleep,
+            last_error=next((i.last_error for i in crash if i.last_error), None),
+            observed_generation=agent.generation,
+            last_busy_at=last_busy,
+        )
+        await self.agents.set_status(agent, status.to_doc())

@@ -1,5 +1,8 @@
 """Every task, run and instance state change passes these rules (DESIGN.md rule 4).
 
+The enums of the agent's own state machines (``StopRequest``, ``AgentState``, ``AgentPhase``)
+and the rules that derive an agent's desired instances and phase live here too.
+
 Each rule table maps a state to the states it may move to. ``check_*`` raises
 ``InvalidTransition`` for anything else; the repository moves call them with the *stored*
 from-state and write with a compare-and-swap on it, so no module can write a state the rules
@@ -103,15 +106,41 @@ RUN_RULES: dict[RunState, frozenset[RunState]] = {
     RunState.CANCELLED: frozenset(),
 }
 
-_P = InstancePhase
 INSTANCE_RULES: dict[InstancePhase, frozenset[InstancePhase]] = {
-    _P.PENDING: frozenset({_P.STARTING, _P.STOPPED, _P.CRASH_LOOP}),
-    _P.STARTING: frozenset({_P.RUNNING, _P.STOPPING, _P.STOPPED, _P.CRASH_LOOP, _P.LOST}),
-    _P.RUNNING: frozenset({_P.STOPPING, _P.STOPPED, _P.CRASH_LOOP, _P.LOST, _P.STARTING}),
-    _P.CRASH_LOOP: frozenset({_P.STARTING, _P.STOPPED, _P.STOPPING}),
-    _P.LOST: frozenset({_P.STARTING, _P.STOPPING, _P.STOPPED, _P.RUNNING}),
-    _P.STOPPING: frozenset({_P.STOPPED}),
-    _P.STOPPED: frozenset(),
+    InstancePhase.PENDING: frozenset(
+        {InstancePhase.STARTING, InstancePhase.STOPPED, InstancePhase.CRASH_LOOP}
+    ),
+    InstancePhase.STARTING: frozenset(
+        {
+            InstancePhase.RUNNING,
+            InstancePhase.STOPPING,
+            InstancePhase.STOPPED,
+            InstancePhase.CRASH_LOOP,
+            InstancePhase.LOST,
+        }
+    ),
+    InstancePhase.RUNNING: frozenset(
+        {
+            InstancePhase.STOPPING,
+            InstancePhase.STOPPED,
+            InstancePhase.CRASH_LOOP,
+            InstancePhase.LOST,
+            InstancePhase.STARTING,
+        }
+    ),
+    InstancePhase.CRASH_LOOP: frozenset(
+        {InstancePhase.STARTING, InstancePhase.STOPPED, InstancePhase.STOPPING}
+    ),
+    InstancePhase.LOST: frozenset(
+        {
+            InstancePhase.STARTING,
+            InstancePhase.STOPPING,
+            InstancePhase.STOPPED,
+            InstancePhase.RUNNING,
+        }
+    ),
+    InstancePhase.STOPPING: frozenset({InstancePhase.STOPPED}),
+    InstancePhase.STOPPED: frozenset(),
 }
 
 
@@ -289,3 +318,58 @@ def requeue_delay(kind: FailureKind, attempt: int, base: float) -> float:
 def restart_delay(consecutive_failures: int, base: float = 1.0, cap: float = 60.0) -> float:
     """Backoff before relaunching an instance that exited on its own."""
     return float(min(cap, base * 2.0 ** max(0, consecutive_failures - 1)))
+
+
+# -- instances and agents -----------------------------------------------------------------
+# The state machines around instances that are not phases: what was asked of an instance, what
+# the user declares for an agent, and what the agent controller reports for it.
+
+
+class StopRequest(enum.IntEnum):
+    """What was asked of an instance (``instances.stop_requested``)."""
+
+    NONE = 0
+    STOP = 1  # scale-down or `instance stop`: drain, then stop (the agent may replace it)
+    RESTART = 2  # `instance restart`: stop and launch again in place
+
+
+class AgentState(enum.StrEnum):
+    """What the user declares in an agent's ``spec.state``."""
+
+    RUNNING = "Running"
+    SLEEPING = "Sleeping"  # no instances until work arrives
+    STOPPED = "Stopped"
+
+
+class AgentPhase(enum.StrEnum):
+    """What the agent controller reports in an agent's ``status.phase``."""
+
+    RUNNING = "Running"  # every desired instance is ready
+    DEGRADED = "Degraded"  # an instance crash-loops or cannot be launched
+    SLEEPING = "Sleeping"
+    PENDING = "Pending"  # instances are on their way
+    STOPPED = "Stopped"
+    FAILED = "Failed"  # cannot be reconciled as declared (a permanent error; see lastError)
+
+
+def desired_instances(state: AgentState, replicas: int, *, asleep: bool) -> int:
+    """How many instances an agent should have now. A Sleeping agent that woke for work runs at
+    least one, even with ``replicas: 0``."""
+    if state is AgentState.STOPPED or asleep:
+        return 0
+    if state is AgentState.SLEEPING:
+        return max(replicas, 1)
+    return replicas
+
+
+def agent_phase(
+    state: AgentState, *, asleep: bool, degraded: bool, ready: int, desired: int
+) -> AgentPhase:
+    """The phase an agent reports, from what its instances are doing."""
+    if state is AgentState.STOPPED:
+        return AgentPhase.STOPPED
+    if asleep:
+        return AgentPhase.SLEEPING
+    if degraded:
+        return AgentPhase.DEGRADED
+    return AgentPhase.RUNNING if ready >= desired else AgentPhase.PENDING

@@ -1,4 +1,4 @@
-"""The Runtime seam: launch, inspect, stop, logs and list what we own.
+"""The Runtime seam: launch, inspect, stop, logs, list what we own, remove and maintain.
 
 Every backend (local processes now; Docker and Kubernetes later) implements ``Runtime`` and passes
 the contract suite in ``clawfleet.testing.runtime_contract``. Backends label what they create so
@@ -15,9 +15,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from clawfleet.core.errors import PermanentError
+
 # Every object a runtime creates carries these labels (plus the caller's own).
 OWNER_LABEL = "clawfleet.dev/owner"
 INSTANCE_LABEL = "clawfleet.dev/instance"
+
+MAX_INSTANCE_ID_LENGTH = 128
+
+
+def validate_instance_id(instance_id: str) -> str:
+    """Return ``instance_id`` if every backend can use it (as one path component, a container
+    or Pod name part); else PermanentError. ``launch`` refuses the others."""
+    problem = None
+    if not instance_id:
+        problem = "is empty"
+    elif len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        problem = f"is longer than {MAX_INSTANCE_ID_LENGTH} characters"
+    elif instance_id in (".", ".."):
+        problem = "is a relative path"
+    elif "/" in instance_id or "\0" in instance_id:
+        problem = "contains '/' or a NUL byte"
+    if problem is not None:
+        raise PermanentError(
+            f"instance id {instance_id[:MAX_INSTANCE_ID_LENGTH]!r} {problem}; "
+            "use a single path component such as 'reviewer-0'"
+        )
+    return instance_id
 
 
 @dataclass(frozen=True)
@@ -101,4 +125,11 @@ class Runtime(Protocol):
 
     async def remove(self, handle: Handle) -> None:
         """Forget a stopped Instance: delete what the runtime keeps for it (work dir, logs,
-        container). Idempotent."""
+        container). Idempotent. The agent controller calls it when it prunes a stopped
+        instance (``AgentControllerConfig.stopped_retention`` after it stopped), so that
+        ``clawfleet logs`` can read a stopped instance's output until then."""
+
+    async def maintain(self) -> None:
+        """Periodic upkeep that keeps the backend bounded (the local runtime rotates logs);
+        a no-op where there is nothing to do. Called every few seconds by the run reaper;
+        problems with one Instance are logged and skipped, never raised."""

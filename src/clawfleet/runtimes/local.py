@@ -205,6 +205,10 @@ class LocalRuntime:
         except OSError as exc:
             raise translate_os_error(exc, f"cannot remove {paths.dir}") from exc
 
+    async def maintain(self) -> None:
+        """Rotates the logs that grew past ``log_max_bytes``."""
+        await self.rotate_logs()
+
     async def rotate_logs(self) -> list[str]:
         """Copytruncate the log of every owned Instance whose log is larger than
         ``log_max_bytes``, keeping ``log_backups`` backups; return their instance ids.

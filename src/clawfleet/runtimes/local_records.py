@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 
 from clawfleet.core.errors import PermanentError
 from clawfleet.core.paths import ensure_private_dir, write_private_file
-from clawfleet.runtimes.base import Observation, State
+from clawfleet.runtimes.base import Observation, State, validate_instance_id
 from clawfleet.runtimes.local_process import describe_exit
 
-MAX_INSTANCE_ID_LENGTH = 128
 METADATA_FILE = "instance.json"
 LOG_FILE = "instance.log"
 
@@ -33,25 +32,6 @@ class CorruptRecord(PermanentError):
     """An ``instance.json`` that cannot be read back as an InstanceRecord."""
 
     code = "corrupt-record"
-
-
-def validate_instance_id(instance_id: str) -> str:
-    """Return ``instance_id`` if it is safe as one path component; else PermanentError."""
-    problem = None
-    if not instance_id:
-        problem = "is empty"
-    elif len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        problem = f"is longer than {MAX_INSTANCE_ID_LENGTH} characters"
-    elif instance_id in (".", ".."):
-        problem = "is a relative path"
-    elif "/" in instance_id or "\0" in instance_id:
-        problem = "contains '/' or a NUL byte"
-    if problem is not None:
-        raise PermanentError(
-            f"instance id {instance_id[:MAX_INSTANCE_ID_LENGTH]!r} {problem}; "
-            "use a single path component such as 'reviewer-0'"
-        )
-    return instance_id
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,25 @@
 """The Agent spec: what runs, where, how many, with which model, skills and configuration.
 
-Stored and validated now; the controllers that act on it come with the runs issue.
+The agent controller reads a stored spec back through ``AgentSpec`` (so the defaults live here
+only), and the revision of what an instance runs is computed from it.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from clawfleet.core.errors import PermanentError
+from clawfleet.domain.lifecycle import AgentPhase, AgentState
+from clawfleet.domain.resources import ResourceRecord
+from clawfleet.domain.revisions import Revision, SecretRef
 from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
 from clawfleet.schemas.meta import ObjectMeta
+
+log = logging.getLogger(__name__)
 
 _TEXT_MAX = 256 * 1024
 
@@ -44,7 +53,7 @@ class AgentSpec(WireModel):
     adapter: Literal["command", "openclaw", "codex", "claude-code"]
     runtime: Literal["local", "docker", "kubernetes"] = "local"
     replicas: int = Field(default=1, ge=0, le=1000)
-    state: Literal["Running", "Sleeping", "Stopped"] = "Running"
+    state: AgentState = AgentState.RUNNING
     command: list[str] | None = Field(default=None, min_length=1, max_length=256)
     model: ModelRef | None = None
     identity: str | None = Field(default=None, max_length=_TEXT_MAX)
@@ -77,6 +86,21 @@ class AgentSpec(WireModel):
             raise ValueError(f"variables set in both env and secretEnv: {sorted(clash)}")
         return self
 
+    def revision(self) -> Revision:
+        """What an instance of this agent runs (see ``domain.revisions``)."""
+        return Revision(
+            adapter=self.adapter,
+            command=tuple(self.command or ()),
+            config=self.config,
+            env=dict(self.env),
+            secret_env={
+                name: SecretRef(ref.secret, ref.key) for name, ref in self.secret_env.items()
+            },
+            instructions=self.instructions,
+            runtime=self.runtime,
+            concurrency=self.concurrency,
+        )
+
 
 class AgentIn(WireModel):
     api_version: Literal["clawfleet.dev/v1"] = "clawfleet.dev/v1"
@@ -84,3 +108,54 @@ class AgentIn(WireModel):
     metadata: ObjectMeta
     spec: AgentSpec
     status: dict[str, object] | None = None
+
+
+def read_agent_spec(record: ResourceRecord) -> AgentSpec:
+    """The typed spec of a stored Agent. PermanentError if it no longer validates (written by
+    another version): reconciling it cannot succeed until the agent is applied again."""
+    try:
+        return AgentSpec.model_validate(record.spec)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise PermanentError(
+            f"the stored spec of {record.key.describe()} is invalid at spec.{where}: "
+            f"{first['msg']}; apply the agent again to fix it"
+        ) from exc
+
+
+class AgentStatus(WireModel):
+    """What the agent controller reports in an Agent's ``status`` (and reads back next pass)."""
+
+    model_config = ConfigDict(validate_by_name=True)  # built by the controller from field names
+
+    phase: AgentPhase = AgentPhase.PENDING
+    replicas: int = 0  # instances wanted now (0 while asleep or stopped)
+    ready_replicas: int = 0
+    instances: int = 0
+    restarts: int = 0
+    asleep: bool | None = None  # None: never decided (a Sleeping agent starts asleep)
+    last_error: str | None = None
+    observed_generation: int = 0
+    # The last time the controller saw work for the agent (a queued task or a running run);
+    # kept here, not in memory, so the idle timer survives a restart or a leader change.
+    last_busy_at: datetime | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def failed(self, message: str, generation: int) -> AgentStatus:
+        """This status, marked Failed (a permanent error) for ``generation``."""
+        return self.model_copy(
+            update={"phase": AgentPhase.FAILED, "last_error": message,
+                    "observed_generation": generation}
+        )  # fmt: skip
+
+
+def read_agent_status(record: ResourceRecord) -> AgentStatus:
+    """The status the controller wrote last; an empty one if there is none or it is foreign."""
+    try:
+        return AgentStatus.model_validate(record.status)
+    except ValidationError:
+        log.info("ignoring the unreadable status of %s", record.key.describe())
+        return AgentStatus()

@@ -85,6 +85,7 @@ class BundleOut(OutModel):
 
 class RegisterOut(OutModel):
     instance: InstanceRef
+    revision: str  # digest of what the instance runs (domain.revisions)
     bundle: BundleOut
     concurrency: int
     heartbeat_seconds: float

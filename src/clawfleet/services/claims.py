@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
 from clawfleet.domain.ids import new_run_id
-from clawfleet.domain.lifecycle import InstancePhase, RunState, TaskState, on_claim
+from clawfleet.domain.instances import Instance
+from clawfleet.domain.lifecycle import InstancePhase, RunState, StopRequest, TaskState, on_claim
 from clawfleet.services import quotas
 from clawfleet.services.dispatch_config import DispatchConfig
 from clawfleet.store.db import Database
@@ -78,10 +79,10 @@ class Claims:
             instance = await InstanceRepository(conn).get(instance_id)
             if instance is None:
                 raise NotFound(f"instance {instance_id!r} not found")
-            if instance["phase"] not in CLAIMABLE or instance["stop_requested"]:
+            if instance.phase not in CLAIMABLE or instance.stop_requested != StopRequest.NONE:
                 return [], None, None
             queue = QueueRepository(conn, skip_locked=not self.db.is_sqlite)
-            agent_uid = instance["agent_uid"]
+            agent_uid = instance.agent_uid
             max_runs = await self._runs_allowed(conn, instance, max_runs)
             if max_runs == 0:  # at the concurrentRuns quota: look again shortly
                 return [], agent_uid, now + timedelta(seconds=1)
@@ -110,7 +111,7 @@ class Claims:
                 rows.append({
                     "id": run_id, "task_id": task.id, "task_name": task.name, "attempt": attempt,
                     "tenant": task.tenant, "project": task.project,
-                    "agent": instance["agent"], "instance_id": instance_id,
+                    "agent": instance.agent, "instance_id": instance_id,
                     "state": RunState.RUNNING.value, "last_seq": 1,
                     "queued_at": task.updated_at, "started_at": now, "lease_expires_at": lease,
                     "deadline_at": now + timedelta(seconds=timeout) if timeout else None,
@@ -122,7 +123,7 @@ class Claims:
             runs = RunRepository(conn)
             await runs.insert_many(rows)
             # Each new run's first event (seq 1, counted in last_seq above), in one statement.
-            name = instance["name"]
+            name = instance.name
             await runs.insert_events([
                 {"run_id": row["id"], "seq": 1, "runner_seq": None, "type": "status",
                  "created_at": now,
@@ -131,14 +132,12 @@ class Claims:
             ])  # fmt: skip
         return claimed, agent_uid, None
 
-    async def _runs_allowed(
-        self, conn: AsyncConnection, instance: dict[str, Any], wanted: int
-    ) -> int:
+    async def _runs_allowed(self, conn: AsyncConnection, instance: Instance, wanted: int) -> int:
         """How many more runs the tenant's and project's concurrentRuns quotas allow."""
         allowed = wanted
-        for project in (None, instance["project"]):
-            limit = (await quotas.limits(conn, instance["tenant"], project)).get("concurrentRuns")
+        for project in (None, instance.project):
+            limit = (await quotas.limits(conn, instance.tenant, project)).get("concurrentRuns")
             if limit is not None:
-                running = await RunRepository(conn).count_running(instance["tenant"], project)
+                running = await RunRepository(conn).count_running(instance.tenant, project)
                 allowed = min(allowed, max(0, int(limit) - running))
         return allowed

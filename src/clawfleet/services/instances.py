@@ -1,51 +1,46 @@
 """Instance records: what controllers launched, and what users may ask of them.
 
-Controllers act on the world and report here; every phase change passes
-``domain.lifecycle.check_instance``. Users can only ask: restart (in place) or stop (the agent
-controller replaces a stopped instance while the agent wants more replicas).
+Controllers act on the world and report here; every phase change is a repository move, checked
+by ``domain.lifecycle`` against the stored phase (a lost race is reported, not overwritten).
+Users can only ask: restart (in place) or stop (the agent controller replaces a stopped
+instance while the agent wants more replicas).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
+from clawfleet.domain.instances import Instance, InstanceId
 from clawfleet.domain.kinds import AGENT
-from clawfleet.domain.lifecycle import InstancePhase, check_instance
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
-from clawfleet.services.task_views import view_instance
-from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
+from clawfleet.store.paging import Page
 from clawfleet.store.repositories.events import ResourceEventRepository
 from clawfleet.store.repositories.instances import InstanceRepository
 
-STOP = 1
-RESTART = 2
+log = logging.getLogger(__name__)
 
 
 class InstanceLogs(Protocol):
     """Reads an instance's output through its runtime (wired by the composition root)."""
 
     def __call__(
-        self, runtime: str, handle: dict[str, Any], *, follow: bool, tail: int | None
+        self, runtime: str, handle: Mapping[str, Any], *, follow: bool, tail: int | None
     ) -> AsyncIterator[str]: ...
-
-
-@dataclass(frozen=True)
-class InstancePage:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class InstanceService:
@@ -67,26 +62,24 @@ class InstanceService:
         include_stopped: bool = False,
         cursor: str | None = None,
         limit: int = 500,
-    ) -> InstancePage:
+    ) -> Page[Instance]:
         tenant, project, scopes = list_scope_for(
             ctx.principal, "Instance", ctx.default_tenant, ctx.default_project,
             all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
-            rows = await InstanceRepository(conn).find(
+            found = await InstanceRepository(conn).page(
                 tenant=tenant,
                 project=project,
                 agent=agent,
                 scopes=scopes,
                 include_stopped=include_stopped,
-                after=cursor,
-                limit=limit + 1,
+                cursor=cursor,
+                limit=limit,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return InstancePage([view_instance(r) for r in rows], rows[-1]["name"] if more else None)
+        return found
 
-    async def row(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> dict[str, Any]:
+    async def instance(self, ctx: RequestContext, name: str, verb: Verb = Verb.GET) -> Instance:
         key = resolve_key(ctx, AGENT, name)
         what = f"instance {name!r} in tenant {key.tenant!r}, project {key.project!r}"
         if verb is Verb.GET:
@@ -94,90 +87,122 @@ class InstanceService:
         else:
             await self.audit.guard(ctx, verb, "Instance", key.tenant, key.project, name, what=what)
         async with self.db.read() as conn:
-            row = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
-        if row is None:
+            found = await InstanceRepository(conn).get_by_name(key.tenant, key.project, name)
+        if found is None:
             raise NotFound(
                 f"instance {name!r} not found in tenant {key.tenant!r}, project {key.project!r}; "
                 "list them with `clawfleet get instances`"
             )
-        return row
+        return found
 
-    async def get(self, ctx: RequestContext, name: str) -> dict[str, Any]:
-        return view_instance(await self.row(ctx, name))
-
-    async def request(self, ctx: RequestContext, name: str, what: int) -> dict[str, Any]:
-        row = await self.row(ctx, name, Verb.UPDATE)
+    async def request(self, ctx: RequestContext, name: str, what: StopRequest) -> Instance:
+        instance = await self.instance(ctx, name, Verb.UPDATE)
         now = self.clock.now()
         async with self.db.write() as conn:
             await InstanceRepository(conn).update(
-                row["id"], {"stop_requested": what, "updated_at": now}
+                instance.id, {"stop_requested": what, "updated_at": now}
             )
-            reason = "RestartRequested" if what == RESTART else "StopRequested"
-            await self._event(conn, row, reason, f"by {ctx.principal.name}", now)
-            verb = "restart" if what == RESTART else "stop"
+            reason = "RestartRequested" if what is StopRequest.RESTART else "StopRequested"
+            await self._event(conn, instance, reason, f"by {ctx.principal.name}", now)
+            verb = "restart" if what is StopRequest.RESTART else "stop"
             await self.audit.record(
-                conn, ctx, verb, "Instance", row["tenant"], row["project"], name
+                conn, ctx, verb, "Instance", instance.tenant, instance.project, name
             )
-        row.update(stop_requested=what)
-        await self.notifier.notify("reconcile", f"instance:{row['id']}")
-        return view_instance(row)
+        await self.notifier.notify("reconcile", f"instance:{instance.id}")
+        return dataclasses.replace(instance, stop_requested=what, updated_at=now)
 
     # -- controllers -----------------------------------------------------------------------
 
-    async def all(self) -> list[dict[str, Any]]:
+    async def all(self) -> list[Instance]:
         async with self.db.read() as conn:
             return await InstanceRepository(conn).find(include_stopped=False)
 
-    async def create(self, agent: ResourceRecord, runtime: str) -> dict[str, Any]:
-        now = self.clock.now()
-        row = {
-            "id": str(uuid.uuid4()),
-            "name": f"{agent.key.name[:56]}-{secrets.token_hex(3)[:5]}",
-            "tenant": agent.key.tenant,
-            "project": agent.key.project,
-            "agent": agent.key.name,
-            "agent_uid": agent.uid,
-            "agent_generation": agent.generation,
-            "runtime": runtime,
-            "phase": InstancePhase.PENDING.value,
-            "liveness": "starting",
-            "handle": None,
-            "token_id": None,
-            "restarts": 0,
-            "consecutive_failures": 0,
-            "backoff_until": None,
-            "last_error": None,
-            "stop_requested": 0,
-            "heartbeat_at": None,
-            "started_at": None,
-            "stopped_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
+    async def known_ids(self) -> set[InstanceId]:
+        async with self.db.read() as conn:
+            return await InstanceRepository(conn).ids()
+
+    async def stopped_before(self, cutoff: datetime) -> list[Instance]:
+        async with self.db.read() as conn:
+            return await InstanceRepository(conn).stopped_before(cutoff)
+
+    async def forget(self, instance: Instance) -> None:
+        """Delete a stopped instance's row and its events (the runtime has removed the rest)."""
         async with self.db.write() as conn:
-            await InstanceRepository(conn).insert(row)
-        return row
+            await InstanceRepository(conn).delete(instance.id)
+            await ResourceEventRepository(conn).delete(
+                kind="Instance", tenant=instance.tenant, project=instance.project,
+                name=instance.name,
+            )  # fmt: skip
+
+    async def create(self, agent: ResourceRecord, runtime: str) -> Instance:
+        now = self.clock.now()
+        instance = Instance(
+            id=InstanceId(str(uuid.uuid4())),
+            name=f"{agent.key.name[:56]}-{secrets.token_hex(3)[:5]}",
+            tenant=agent.key.tenant,
+            project=agent.key.project,
+            agent=agent.key.name,
+            agent_uid=agent.uid,
+            agent_generation=agent.generation,
+            revision="",  # recorded at launch
+            runtime=runtime,
+            phase=InstancePhase.PENDING,
+            liveness="starting",
+            handle=None,
+            token_id=None,
+            restarts=0,
+            consecutive_failures=0,
+            backoff_until=None,
+            last_error=None,
+            stop_requested=StopRequest.NONE,
+            heartbeat_at=None,
+            started_at=None,
+            stopped_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.db.write() as conn:
+            await InstanceRepository(conn).insert(instance)
+        return instance
 
     async def transition(
         self,
-        row: dict[str, Any],
+        instance: Instance,
         phase: InstancePhase,
         *,
         reason: str | None = None,
         message: str = "",
         warning: bool = False,
         **values: Any,
-    ) -> dict[str, Any]:
-        """Move an instance to ``phase`` (checked) with extra column values, and maybe an event."""
-        check_instance(InstancePhase(row["phase"]), phase)
+    ) -> Instance | None:
+        """Move ``instance`` from the phase it was read in to ``phase`` (checked by the
+        lifecycle rules) with other column values, and record an event if ``reason`` is given.
+        Returns the moved instance, or None if it changed since it was read (a lost race: the
+        caller reads it again on its next pass)."""
         now = self.clock.now()
-        values.update(phase=phase.value, updated_at=now)
+        values["updated_at"] = now
         async with self.db.write() as conn:
-            await InstanceRepository(conn).update(row["id"], values)
+            moved = await InstanceRepository(conn).move_instance(
+                instance.id, instance.phase, phase, values
+            )
+            if moved and reason:
+                await self._event(conn, instance, reason, message, now, warning=warning)
+        if not moved:
+            log.info("instance %s changed while it was moved to %s", instance.name, phase.value)
+            return None
+        return dataclasses.replace(instance, phase=phase, **values)
+
+    async def update(
+        self, instance: Instance, *, reason: str | None = None, message: str = "", **values: Any
+    ) -> Instance:
+        """Write columns other than the phase (counters, requests), and maybe an event."""
+        now = self.clock.now()
+        values["updated_at"] = now
+        async with self.db.write() as conn:
+            await InstanceRepository(conn).update(instance.id, values)
             if reason:
-                await self._event(conn, row, reason, message, now, warning=warning)
-        row.update(values)
-        return row
+                await self._event(conn, instance, reason, message, now)
+        return dataclasses.replace(instance, **values)
 
     async def agent_event(
         self, agent: ResourceRecord, reason: str, message: str, *, warning: bool = False
@@ -197,7 +222,7 @@ class InstanceService:
     async def _event(
         self,
         conn: Any,
-        row: dict[str, Any],
+        instance: Instance,
         reason: str,
         message: str,
         now: datetime,
@@ -205,10 +230,10 @@ class InstanceService:
         warning: bool = False,
     ) -> None:
         await ResourceEventRepository(conn).add(
-            tenant=row["tenant"],
-            project=row["project"],
+            tenant=instance.tenant,
+            project=instance.project,
             kind="Instance",
-            name=row["name"],
+            name=instance.name,
             reason=reason,
             message=message,
             now=now,
@@ -226,6 +251,6 @@ class InstanceService:
             )
         return [
             {"type": r["type"], "reason": r["reason"], "message": r["message"],
-             "time": format_time(r["created_at"])}
+             "time": r["created_at"]}
             for r in rows
         ]  # fmt: skip

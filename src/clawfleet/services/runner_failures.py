@@ -5,23 +5,19 @@ config) exits, and its controller sees nothing but the exit. So the runner says 
 this records it where users look: the instance's ``lastError`` (which the agent's
 ``status.lastError`` shows) and a Warning event ``StartFailed``. It also sets the instance's
 liveness to ``failed``: that tells the agent controller, when it sees the runner exit, that the
-runner of this launch said why (``start_failure``), so the cause is kept rather than replaced by
-"the runner exited (code 5)".
+runner of this launch said why (``Instance.start_failure``), so the cause is kept rather than
+replaced by "the runner exited (code 5)".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
+from clawfleet.domain.instances import FAILED_LIVENESS, InstanceId
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
 from clawfleet.store.repositories.events import ResourceEventRepository
 from clawfleet.store.repositories.instances import InstanceRepository
-
-FAILED_LIVENESS = "failed"
 
 
 class RunnerFailures:
@@ -30,7 +26,9 @@ class RunnerFailures:
         self.clock = clock
         self.notifier = notifier
 
-    async def record_start_failure(self, instance_id: str, error: str, *, permanent: bool) -> None:
+    async def record_start_failure(
+        self, instance_id: InstanceId, error: str, *, permanent: bool
+    ) -> None:
         """Record why the instance's agent program did not start. Idempotent: a retried report
         rewrites the same error and adds one more event. Raises NotFound for no such instance."""
         now = self.clock.now()
@@ -43,22 +41,13 @@ class RunnerFailures:
                 instance_id, {"last_error": error, "liveness": FAILED_LIVENESS, "updated_at": now}
             )
             await ResourceEventRepository(conn).add(
-                tenant=row["tenant"],
-                project=row["project"],
+                tenant=row.tenant,
+                project=row.project,
                 kind="Instance",
-                name=row["name"],
+                name=row.name,
                 reason="StartFailed",
                 message=error if permanent else f"{error} (it may start on a retry)",
                 now=now,
                 warning=True,
             )
         await self.notifier.notify("reconcile")
-
-
-def start_failure(row: Mapping[str, Any]) -> str | None:
-    """Why the runner of the instance's current launch could not start its agent program, if
-    it said so. A launch clears ``heartbeat_at`` and the runner's registration sets it, so what
-    an earlier launch's runner reported does not count."""
-    if row["liveness"] == FAILED_LIVENESS and row["heartbeat_at"] is not None:
-        return str(row["last_error"]) if row["last_error"] else None
-    return None

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import Forbidden, InstanceStopped, NotFound
-from clawfleet.domain.lifecycle import InstancePhase, check_instance
+from clawfleet.core.errors import Forbidden, InstanceStopped, NotFound, TemporaryError
+from clawfleet.domain.instances import Instance
+from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceKey
+from clawfleet.schemas.agents import read_agent_spec
 from clawfleet.services.context import Principal
 from clawfleet.services.dispatch_config import DispatchConfig
 from clawfleet.services.run_outcomes import Ended, RunOutcomes
@@ -35,11 +37,25 @@ def check_runner(principal: Principal, instance_id: str) -> None:
         raise Forbidden("this token may not act for that instance")
 
 
-async def _instance(conn: AsyncConnection, instance_id: str) -> dict[str, Any]:
-    row = await InstanceRepository(conn).get(instance_id)
-    if row is None:
+async def _instance(
+    conn: AsyncConnection, instance_id: str, *, for_update: bool = False
+) -> Instance:
+    instance = await InstanceRepository(conn).get(instance_id, for_update=for_update)
+    if instance is None:
         raise NotFound(f"instance {instance_id!r} not found")
-    return row
+    return instance
+
+
+async def _move_to_running(
+    conn: AsyncConnection, instance: Instance, values: dict[str, Any]
+) -> None:
+    # The row is locked (read for update), so the compare-and-swap can only fail if the
+    # lock is not taken (SQLite serializes writers instead); either way, a retry re-reads.
+    moved = await InstanceRepository(conn).move_instance(
+        instance.id, instance.phase, InstancePhase.RUNNING, values
+    )
+    if not moved:
+        raise TemporaryError(f"instance {instance.name} changed meanwhile; retry")
 
 
 class RunnerProtocol:
@@ -58,41 +74,35 @@ class RunnerProtocol:
         self.config = config
 
     async def register(self, instance_id: str) -> dict[str, Any]:
-        """A (re)started runner announces itself; runs it held before are lost."""
+        """A (re)started runner announces itself; runs it held before are lost. The answer has
+        the agent's current revision (its digest, the one the agent controller compares with
+        the instance's) and its bundle."""
         now = self.clock.now()
         ended = Ended()
         async with self.db.write() as conn:
-            instance = await _instance(conn, instance_id)
-            phase = InstancePhase(instance["phase"])
+            instance = await _instance(conn, instance_id, for_update=True)
+            phase = instance.phase
             if phase in (InstancePhase.STOPPING, InstancePhase.STOPPED):
-                raise InstanceStopped(f"instance {instance['name']} is {phase.value}")
-            check_instance(phase, InstancePhase.RUNNING)
-            await InstanceRepository(conn).update(
-                instance_id,
-                {"phase": InstancePhase.RUNNING.value, "liveness": "starting",
-                 "heartbeat_at": now, "updated_at": now},
-            )  # fmt: skip
+                raise InstanceStopped(f"instance {instance.name} is {phase.value}")
+            await _move_to_running(
+                conn, instance, {"liveness": "starting", "heartbeat_at": now, "updated_at": now}
+            )
             lost = await RunRepository(conn).running_on(instance_id)
             await self.outcomes.fail_lost(conn, lost, "the runner restarted", ended)
             agent = await ResourceRepository(conn).get(
-                ResourceKey("Agent", instance["tenant"], instance["project"], instance["agent"])
+                ResourceKey("Agent", instance.tenant, instance.project, instance.agent)
             )
         await self.notifier.notify(*ended.channels())
         if agent is None:
-            raise NotFound(f"agent {instance['agent']!r} of this instance no longer exists")
-        spec = agent.spec
+            raise NotFound(f"agent {instance.agent!r} of this instance no longer exists")
+        spec = read_agent_spec(agent)
+        revision = spec.revision()
         return {
-            "instance": {"id": instance_id, "name": instance["name"], "agent": instance["agent"],
-                         "tenant": instance["tenant"], "project": instance["project"]},
-            "bundle": {
-                "adapter": spec.get("adapter"),
-                "command": spec.get("command") or [],
-                "config": spec.get("config") or {},
-                "envNames": sorted([*(spec.get("env") or {}), *(spec.get("secretEnv") or {})]),
-                "secretEnvNames": sorted(spec.get("secretEnv") or {}),
-                "instructions": spec.get("instructions"),
-            },
-            "concurrency": int(spec.get("concurrency") or 1),
+            "instance": {"id": instance_id, "name": instance.name, "agent": instance.agent,
+                         "tenant": instance.tenant, "project": instance.project},
+            "revision": revision.digest,
+            "bundle": revision.bundle(),
+            "concurrency": spec.concurrency,
             "heartbeatSeconds": self.config.heartbeat_seconds,
             "leaseSeconds": self.config.lease_seconds,
         }  # fmt: skip
@@ -103,12 +113,13 @@ class RunnerProtocol:
         now = self.clock.now()
         ended = Ended()
         async with self.db.write() as conn:
-            instance = await _instance(conn, instance_id)
-            phase = InstancePhase(instance["phase"])
+            instance = await _instance(conn, instance_id, for_update=True)
+            phase = instance.phase
             values: dict[str, Any] = {"heartbeat_at": now, "liveness": liveness, "updated_at": now}
             if phase in (InstancePhase.LOST, InstancePhase.STARTING):
-                values["phase"] = check_instance(phase, InstancePhase.RUNNING).value
-            await InstanceRepository(conn).update(instance_id, values)
+                await _move_to_running(conn, instance, values)
+            else:
+                await InstanceRepository(conn).update(instance.id, values)
             runs = RunRepository(conn)
             until = now + timedelta(seconds=self.config.lease_seconds)
             await runs.renew_leases(instance_id, active_runs, until)
@@ -124,7 +135,8 @@ class RunnerProtocol:
         await self.notifier.notify(*ended.channels())
         return {
             "commands": [_command(c) for c in commands],
-            "stop": bool(instance["stop_requested"]) or phase is InstancePhase.STOPPING,
+            "stop": instance.stop_requested is not StopRequest.NONE
+            or phase is InstancePhase.STOPPING,
         }
 
     async def wait_commands(self, instance_id: str, wait: float) -> list[dict[str, Any]]:

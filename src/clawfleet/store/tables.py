@@ -109,6 +109,8 @@ instances = Table(
     Column("agent", String(63), nullable=False),
     Column("agent_uid", String(36), nullable=False),
     Column("agent_generation", BigInteger, nullable=False),
+    # sha256 of what the instance runs (domain.revisions); '' for instances from before 0004.
+    Column("revision", String(64), nullable=False, server_default=""),
     Column("runtime", String(32), nullable=False),
     Column("phase", String(20), nullable=False),
     Column("liveness", String(20), nullable=False),
@@ -118,7 +120,7 @@ instances = Table(
     Column("consecutive_failures", Integer, nullable=False),
     Column("backoff_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
-    Column("stop_requested", Integer, nullable=False),  # 0/1; set by scale-down, stop, restart
+    Column("stop_requested", Integer, nullable=False),  # domain.lifecycle.StopRequest
     Column("heartbeat_at", UTCDateTime, nullable=True),
     Column("started_at", UTCDateTime, nullable=True),
     Column("stopped_at", UTCDateTime, nullable=True),

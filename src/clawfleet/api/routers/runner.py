@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.domain.instances import InstanceId
 from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.runner import (
     AckOut,
@@ -131,6 +132,6 @@ async def start_failed(
 ) -> StartFailedOut:
     check_runner(ctx.principal, instance_id)
     await state.runner_failures.record_start_failure(
-        instance_id, body.error, permanent=body.permanent
+        InstanceId(instance_id), body.error, permanent=body.permanent
     )
     return StartFailedOut()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.store.repositories.rows import as_dicts
@@ -38,6 +38,15 @@ class ResourceEventRepository:
                 reason=reason,
                 message=message,
                 created_at=now,
+            )
+        )
+
+    async def delete(self, *, kind: str, tenant: str, project: str, name: str) -> None:
+        """Forget the events of one object (an instance whose row is pruned)."""
+        c = resource_events.c
+        await self.conn.execute(
+            delete(resource_events).where(
+                c.kind == kind, c.tenant == tenant, c.project == project, c.name == name
             )
         )
 
