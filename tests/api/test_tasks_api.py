@@ -95,3 +95,20 @@ async def test_deleting_an_agent_fails_the_tasks_only_it_could_take(
     assert (await api.get("/api/v1/tasks/either", params=scope)).json()["status"]["state"] == (
         "pending"
     )
+
+
+async def test_tasks_page_across_tenants_without_loss(api: httpx.AsyncClient) -> None:
+    await _world(api)
+    for name, tenant_name in (("one", "acme"), ("two", "beta"), ("three", "acme")):
+        assert (await api.post("/api/v1/tasks", json=_task(name, tenant_name))).status_code == 201
+    seen, params = [], {"allTenants": "true", "limit": "1"}
+    while True:
+        body = (await api.get("/api/v1/tasks", params=params)).json()
+        seen += [item["metadata"]["name"] for item in body["items"]]
+        if not body["metadata"]["continue"]:
+            break
+        params["continue"] = body["metadata"]["continue"]
+    assert seen == ["one", "two", "three"]  # submission order, none lost or repeated
+    bad = await api.get("/api/v1/tasks", params={"continue": "not-ours"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["path"] == "continue"

@@ -37,7 +37,6 @@ from clawfleet.services.agent_hooks import AgentHooks
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.idempotency import IdempotentAnswers
-from clawfleet.services.paging import Page, decode_cursor, page_of
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.resource_hooks import NO_HOOKS, Desired, KindHooks
 from clawfleet.services.scoping import parent_key, resolve_key
@@ -47,6 +46,7 @@ from clawfleet.services.tenancy import ProjectHooks, TenantHooks, where
 from clawfleet.services.tokens import TokenService
 from clawfleet.services.views import view_resource
 from clawfleet.store.db import Database
+from clawfleet.store.paging import Page, decode_cursor, encode_cursor
 from clawfleet.store.repositories.resources import ResourceRepository
 
 
@@ -198,13 +198,14 @@ class ResourceService:
                 tenant=tenant,
                 project=project,
                 selector=selector,
-                after=(after[0], after[1], after[2]) if after else None,
+                after=(str(after[0]), str(after[1]), str(after[2])) if after else None,
                 limit=size + 1,
                 scopes=scopes,
             )
-        return page_of(
-            records, size, view_resource, lambda r: (r.key.tenant, r.key.project, r.key.name)
-        )
+        more, records = len(records) > size, records[:size]
+        last = records[-1].key if more else None
+        cursor_out = encode_cursor([last.tenant, last.project, last.name]) if last else None
+        return Page([view_resource(r) for r in records], cursor_out)
 
     # -- writes ------------------------------------------------------------------------------
 

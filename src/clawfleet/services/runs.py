@@ -8,9 +8,9 @@ from clawfleet.core.errors import NotFound
 from clawfleet.domain.tasks import Run
 from clawfleet.schemas.runs import EventOut, RunOut
 from clawfleet.services.context import RequestContext
-from clawfleet.services.paging import Page
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.store.db import Database
+from clawfleet.store.paging import Page
 from clawfleet.store.repositories.runs import RunRepository
 
 
@@ -46,18 +46,11 @@ class RunService:
             all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
         async with self.db.read() as conn:
-            rows = await RunRepository(conn).find(
-                tenant=tenant,
-                project=project,
-                scopes=scopes,
-                task_id=task,
-                state=state,
-                after=cursor,
-                limit=limit + 1,
-            )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([RunOut.of(r) for r in rows], rows[-1].id if more else None)
+            found = await RunRepository(conn).page(
+                tenant=tenant, project=project, scopes=scopes, task_id=task, state=state,
+                cursor=cursor, limit=limit,
+            )  # fmt: skip
+        return Page([RunOut.of(r) for r in found.items], found.next_cursor)
 
     async def events(
         self, ctx: RequestContext, run_id: str, *, after: int = 0, limit: int = 1000

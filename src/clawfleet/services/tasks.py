@@ -31,11 +31,11 @@ from clawfleet.schemas.runs import RunOut
 from clawfleet.schemas.tasks import SteerOut, TaskIn, TaskOut
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
-from clawfleet.services.paging import Page
 from clawfleet.services.policy import Verb, authorize, list_scope_for
 from clawfleet.services.scoping import resolve_key
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
+from clawfleet.store.paging import Page
 from clawfleet.store.repositories.resources import ResourceRepository
 from clawfleet.store.repositories.runs import RunRepository
 from clawfleet.store.repositories.tasks import QueueRepository, TaskRepository
@@ -186,20 +186,12 @@ class TaskService:
             ctx.principal, "Task", ctx.default_tenant, ctx.default_project,
             all_tenants=all_tenants, all_projects=all_projects,
         )  # fmt: skip
-        after = _cursor(cursor)
         async with self.db.read() as conn:
-            rows = await TaskRepository(conn).find(
-                tenant=tenant,
-                project=project,
-                scopes=scopes,
-                state=state,
-                agent=agent,
-                after_seq=after,
-                limit=limit + 1,
-            )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([TaskOut.of(t) for t in rows], str(rows[-1].seq) if more else None)
+            found = await TaskRepository(conn).page(
+                tenant=tenant, project=project, scopes=scopes, state=state, agent=agent,
+                cursor=cursor, limit=limit,
+            )  # fmt: skip
+        return Page([TaskOut.of(t) for t in found.items], found.next_cursor)
 
     async def runs(self, ctx: RequestContext, name: str) -> list[RunOut]:
         task = await self.task(ctx, name)
@@ -292,13 +284,3 @@ class TaskService:
 def _needs_wake(record: ResourceRecord) -> bool:
     status = record.status or {}
     return bool(status.get("asleep")) or not status.get("readyReplicas")
-
-
-def _cursor(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise InvalidInput(
-            "invalid continue token", [FieldError("continue", "not a token this server issued")]
-        )
-    return int(text)

@@ -1,5 +1,8 @@
 """Keyset pagination: one way to list a query page by page, never losing or repeating a row.
 
+Every listing (resources, tasks, runs, instances) answers with this ``Page``: the items and the
+cursor to pass back as ``continue``, or None on the last page.
+
 A page ends at its last row's *whole* order key, and the next page starts strictly after that
 key. Paging by the last order column alone (``name > cursor`` under an order by tenant, project,
 name) drops every row of the next project whose name sorts before the cursor; that was B3. The

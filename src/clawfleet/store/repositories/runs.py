@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.domain.lifecycle import RUN_TERMINAL, RunState, check_run
 from clawfleet.domain.tasks import Run, RunEvent
+from clawfleet.store.paging import Page, keyset_page
 from clawfleet.store.repositories.rows import as_dicts, failure_kind_of, scope_clause
 from clawfleet.store.tables import run_commands, run_events, runs
 
@@ -47,30 +48,33 @@ class RunRepository:
         row = (await self.conn.execute(query)).first()
         return _run(row) if row is not None else None
 
-    async def find(
+    async def find(self, *, task_id: str, limit: int = 1000) -> list[Run]:
+        """The runs (attempts) of one task, oldest first."""
+        query = select(runs).where(runs.c.task_id == task_id).order_by(runs.c.id).limit(limit)
+        return [_run(row) for row in (await self.conn.execute(query)).all()]
+
+    async def page(
         self,
         *,
         tenant: str | None = None,
         project: str | None = None,
         scopes: Sequence[tuple[str, str | None]] | None = None,
         task_id: str | None = None,
-        instance_id: str | None = None,
         state: str | None = None,
+        cursor: str | None = None,
         limit: int = 100,
-        after: str | None = None,
-    ) -> list[Run]:
+    ) -> Page[Run]:
+        """One page of runs in id (start time) order, after ``cursor``."""
         c = runs.c
         query = select(runs)
         for column, value in ((c.tenant, tenant), (c.project, project), (c.task_id, task_id),
-                              (c.instance_id, instance_id), (c.state, state)):  # fmt: skip
+                              (c.state, state)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
         if scopes is not None:
             query = query.where(scope_clause(c.tenant, c.project, scopes))
-        if after is not None:
-            query = query.where(c.id > after)
-        query = query.order_by(c.id).limit(limit)
-        return [_run(row) for row in (await self.conn.execute(query)).all()]
+        rows, next_cursor = await keyset_page(self.conn, query, (c.id,), cursor, limit)
+        return Page([_run(row) for row in rows], next_cursor)
 
     async def expired(self, now: datetime, limit: int = 500) -> list[Run]:
         c = runs.c

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.domain.lifecycle import TaskState, check_task
 from clawfleet.domain.tasks import Task
+from clawfleet.store.paging import Page, keyset_page
 from clawfleet.store.repositories.rows import failure_kind_of, scope_clause
 from clawfleet.store.tables import dispatch_queue, run_commands, run_events, runs, tasks
 
@@ -70,7 +71,7 @@ class TaskRepository:
         row = (await self.conn.execute(query)).first()
         return _task(row) if row is not None else None
 
-    async def find(
+    async def page(
         self,
         *,
         tenant: str | None,
@@ -78,9 +79,10 @@ class TaskRepository:
         scopes: Sequence[tuple[str, str | None]] | None = None,
         state: str | None = None,
         agent: str | None = None,
-        after_seq: int | None = None,
+        cursor: str | None = None,
         limit: int = 100,
-    ) -> list[Task]:
+    ) -> Page[Task]:
+        """One page of tasks in submission order, after ``cursor``."""
         c = tasks.c
         query = select(tasks)
         if tenant is not None:
@@ -93,10 +95,8 @@ class TaskRepository:
             query = query.where(c.state == state)
         if agent is not None:
             query = query.where(c.agent == agent)
-        if after_seq is not None:
-            query = query.where(c.seq > after_seq)
-        query = query.order_by(c.seq).limit(limit)
-        return [_task(row) for row in (await self.conn.execute(query)).all()]
+        rows, next_cursor = await keyset_page(self.conn, query, (c.seq,), cursor, limit)
+        return Page([_task(row) for row in rows], next_cursor)
 
     async def move(
         self, task_id: str, source: TaskState, target: TaskState, values: Mapping[str, Any]
