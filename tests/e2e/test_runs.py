@@ -157,6 +157,26 @@ def test_kill_runner_retries_elsewhere_and_restarts_it(server: ServerProcess) ->
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_scaling_up_leaves_the_running_instances_alone(server: ServerProcess) -> None:
+    """B1: scale 2 -> 3 keeps the two running runner processes (same pids, no restart)."""
+    server.start()
+    with server.http() as http:
+        apply_and_wait_ready(http, upper_agent(2), 2)
+
+        def processes() -> dict[str, tuple[str, int]]:
+            items = http.get("/instances").json()["items"]
+            return {i["metadata"]["name"]: (i["status"]["ref"], i["status"]["restarts"])
+                    for i in items if i["status"]["phase"] == "Running"}  # fmt: skip
+
+        before = processes()
+        assert len(before) == 2
+        assert http.post("/agents/upper/scale", json={"replicas": 3}).status_code == 200
+        wait_until(lambda: len(processes()) == 3, 30, what="a third running instance")
+        after = processes()
+        assert {name: after[name] for name in before} == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_three_runs_of_a_killed_runner_restart_elsewhere_within_2s(server: ServerProcess) -> None:
     """A runner dies holding 3 runs while another instance has 3 free slots waiting for work:
     all 3 retries start there at once (not one, and not after the dead one comes back)."""
