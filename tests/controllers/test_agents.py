@@ -351,3 +351,21 @@ async def test_a_runner_receives_the_revision_the_controller_compares(fleet: Fle
     assert len(answer["revision"]) == 64
     assert answer["bundle"]["command"] == ["sh", "-c", "cat"]
     assert answer["bundle"]["envNames"] == ["MODE"]
+
+
+async def test_a_stopping_runner_that_heartbeats_but_never_exits_is_stopped_in_time(
+    fleet: Fleet,
+) -> None:
+    """The drain deadline runs from the stop, not from the runner's last heartbeat."""
+    await fleet.agent("zed", replicas=1)
+    [item] = await fleet.up()
+    uid, name = item["metadata"]["uid"], item["metadata"]["name"]
+    await fleet.post(f"/instances/{name}/stop")
+    await fleet.reconcile()
+    assert (await fleet.instance(name))["status"]["phase"] == "Stopping"
+    for _ in range(7):  # 35 s, past the 30 s drain timeout; the runner heartbeats throughout
+        fleet.clock.advance(5)
+        await fleet.state.dispatcher.protocol.heartbeat(uid, "busy", [], [])
+        await fleet.reconcile()
+    assert (await fleet.instance(name))["status"]["phase"] == "Stopped"
+    assert await fleet.reasons(name) == ["Launched", "StopRequested", "Stopping", "Stopped"]

@@ -115,9 +115,11 @@ class RunnerProtocol:
         async with self.db.write() as conn:
             instance = await _instance(conn, instance_id, for_update=True)
             phase = instance.phase
-            values: dict[str, Any] = {"heartbeat_at": now, "liveness": liveness, "updated_at": now}
+            # A heartbeat is not a change of the instance: `updated_at` keeps the time of the last
+            # one (a stopping instance's drain deadline runs from it, whatever the runner says).
+            values: dict[str, Any] = {"heartbeat_at": now, "liveness": liveness}
             if phase in (InstancePhase.LOST, InstancePhase.STARTING):
-                await _move_to_running(conn, instance, values)
+                await _move_to_running(conn, instance, {**values, "updated_at": now})
             else:
                 await InstanceRepository(conn).update(instance.id, values)
             runs = RunRepository(conn)
