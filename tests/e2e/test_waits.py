@@ -30,10 +30,17 @@ def _start(server: ServerProcess) -> None:
     server.start()
 
 
+def _as_in_a_terminal() -> None:
+    # A suite run in the background (`make test &`, some CI runners) ignores SIGINT, and a child
+    # inherits that: Python then installs no KeyboardInterrupt handler. A user's Ctrl-C in a
+    # terminal always arrives, so the CLI under test gets the default disposition back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(server: ServerProcess, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "clawfleet", *args], env=server.env(), cwd=REPO, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
 
 
