@@ -50,6 +50,7 @@ from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
 from clawfleet.services.secret_box import SecretBox, generate_key
 from clawfleet.services.sessions import SessionService
+from clawfleet.services.task_waits import TaskWaits
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store import migrate
@@ -183,6 +184,7 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
         agents=agents,
         tasks=TaskService(db, clock, notifier),
         runs=RunService(db, clock),
+        task_waits=TaskWaits(db, clock, notifier),
         dispatcher=dispatcher,
         instances=instances,
         runner_failures=RunnerFailures(db, clock, notifier),

@@ -15,6 +15,7 @@ from clawfleet.services.resources import ResourceService
 from clawfleet.services.runner_failures import RunnerFailures
 from clawfleet.services.runs import RunService
 from clawfleet.services.sessions import SessionService
+from clawfleet.services.task_waits import TaskWaits
 from clawfleet.services.tasks import TaskService
 from clawfleet.services.tokens import TokenService
 from clawfleet.store.db import Database
@@ -32,6 +33,7 @@ class ApiState:
     agents: AgentService
     tasks: TaskService
     runs: RunService
+    task_waits: TaskWaits
     dispatcher: Dispatcher
     instances: InstanceService
     runner_failures: RunnerFailures

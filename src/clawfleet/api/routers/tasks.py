@@ -15,7 +15,6 @@ from clawfleet.schemas.runs import RunEventsOut, RunListOut, RunOut
 from clawfleet.schemas.task_waits import TaskWaitOut, WaitUntil
 from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, TaskOut
 from clawfleet.services.context import RequestContext
-from clawfleet.services.task_waits import TaskWaits
 
 router = APIRouter(responses=ERRORS)
 
@@ -209,5 +208,5 @@ async def wait_task(
         float, Query(alias="timeout", ge=0, le=60, description="Seconds to wait at most.")
     ] = 25,
 ) -> TaskWaitOut:
-    answer = await TaskWaits(state.db, state.clock, state.notifier).wait(ctx, name, until, within)
+    answer = await state.task_waits.wait(ctx, name, until, within)
     return TaskWaitOut(task=answer.task, waiting=answer.waiting)
