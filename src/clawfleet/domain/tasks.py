@@ -76,3 +76,13 @@ class RunEvent:
     type: str
     data: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """An instruction for the runner that holds a run (cancel, steer), until it acknowledges."""
+
+    id: int
+    run_id: str
+    type: str
+    payload: dict[str, Any]

@@ -53,7 +53,7 @@ class Reaper:
                     )
                 else:
                     pending = await runs.pending_commands(run.instance_id)
-                    if not any(c["run_id"] == run.id and c["type"] == "cancel" for c in pending):
+                    if not any(c.run_id == run.id and c.type == "cancel" for c in pending):
                         await runs.add_command(
                             run.instance_id, run.id, "cancel", {"reason": "timeout"}, now
                         )

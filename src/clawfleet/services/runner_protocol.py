@@ -18,6 +18,7 @@ from clawfleet.core.errors import Forbidden, InstanceStopped, NotFound, Temporar
 from clawfleet.domain.instances import Instance
 from clawfleet.domain.lifecycle import InstancePhase, StopRequest
 from clawfleet.domain.resources import ResourceKey
+from clawfleet.domain.tasks import RunCommand
 from clawfleet.schemas.agents import read_agent_spec
 from clawfleet.services.context import Principal
 from clawfleet.services.dispatch_config import DispatchConfig
@@ -159,5 +160,7 @@ class RunnerProtocol:
             await RunRepository(conn).ack_commands(instance_id, ids, self.clock.now())
 
 
-def _command(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "runId": row["run_id"], "type": row["type"], "payload": row["payload"]}
+def _command(command: RunCommand) -> dict[str, Any]:
+    """The wire form (``schemas.runner.CommandOut``), built by hand: heartbeats are hot."""
+    return {"id": command.id, "runId": command.run_id, "type": command.type,
+            "payload": command.payload}  # fmt: skip

@@ -15,9 +15,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.domain.lifecycle import RUN_TERMINAL, RunState, check_run
-from clawfleet.domain.tasks import Run, RunEvent
+from clawfleet.domain.tasks import Run, RunCommand, RunEvent
 from clawfleet.store.paging import Page, keyset_page
-from clawfleet.store.repositories.rows import as_dicts, failure_kind_of, scope_clause
+from clawfleet.store.repositories.rows import failure_kind_of, scope_clause
 from clawfleet.store.tables import run_commands, run_events, runs
 
 RUNNING = RunState.RUNNING.value
@@ -220,14 +220,14 @@ class RunRepository:
         )
         return int(result.scalar_one())
 
-    async def pending_commands(self, instance_id: str) -> list[dict[str, Any]]:
+    async def pending_commands(self, instance_id: str) -> list[RunCommand]:
         c = run_commands.c
         query = (
             select(c.id, c.run_id, c.type, c.payload)
             .where(c.instance_id == instance_id, c.acked_at.is_(None))
             .order_by(c.id)
         )
-        return as_dicts((await self.conn.execute(query)).all())
+        return [RunCommand(**row._mapping) for row in (await self.conn.execute(query)).all()]
 
     async def ack_commands(self, instance_id: str, ids: Sequence[int], now: datetime) -> None:
         if ids:
