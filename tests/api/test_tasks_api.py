@@ -56,6 +56,8 @@ async def test_a_task_name_of_63_characters_is_accepted(api: httpx.AsyncClient) 
     assert response.status_code == 201, response.text
     got = await api.get(f"/api/v1/tasks/{NAME_63}", params={"tenant": "acme", "project": "web"})
     assert got.json()["metadata"]["name"] == NAME_63
+    # what the task does not set is left out, as in the manifest it came from
+    assert set(got.json()["spec"]) == {"agent", "prompt", "data", "priority", "retry"}
     too_long = await api.post("/api/v1/tasks", json=_task("n" * 64, "acme"))
     assert too_long.status_code == 422
     assert too_long.json()["errors"][0]["path"] == "metadata.name"

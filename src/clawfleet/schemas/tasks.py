@@ -82,15 +82,21 @@ class RetryOut(OutModel):
     backoff: str
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class TaskSpecOut(OutModel):
-    agent: str | None = None
-    selector: str | None = None
+    """The spec as submitted: fields the task does not set are left out, as in a manifest."""
+
+    agent: str | None = Field(default=None, exclude_if=_unset)
+    selector: str | None = Field(default=None, exclude_if=_unset)
     prompt: str
     data: dict[str, Any]
     priority: int
-    timeout: str | None = None
+    timeout: str | None = Field(default=None, exclude_if=_unset)
     retry: RetryOut
-    idempotency_key: str | None = None
+    idempotency_key: str | None = Field(default=None, exclude_if=_unset)
 
 
 class TaskStatusOut(OutModel):
