@@ -59,6 +59,9 @@ $(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(VENV)/pyvenv.cf
 	rm -f $(VENV)/.installed-run
 	touch $@ $(VENV)/.installed-run
 
+# requirements-dev.lock pins the `dev` group (linters, pytest, hypothesis, schemathesis), made with:
+#   $(UV) pip compile --python-version 3.11 --generate-hashes --no-header \
+#       --group dev pyproject.toml -o requirements-dev.lock
 # The dispatch benchmark (bench/README.md). requirements-bench.lock is the dev lock plus the
 # `bench` group (Celery, Redis client, py-spy), made with:
 #   $(UV) pip compile --python-version 3.11 --generate-hashes --no-header \
