@@ -63,6 +63,13 @@ def roles_at(principal: Principal, tenant: str, project: str | None) -> set[str]
     }
 
 
+def sees(principal: Principal, tenant: str, project: str | None) -> bool:
+    """Whether ``principal`` holds any role where (tenant, project) lives. What it does not see
+    does not exist for it: lookups by name or id treat such a record as missing, so the answer
+    is the very one a name that exists nowhere gets."""
+    return principal.is_admin or bool(tenant and roles_at(principal, tenant, project))
+
+
 def authorize(
     principal: Principal,
     verb: Verb,
@@ -77,9 +84,9 @@ def authorize(
     ``what`` names the resource for the error message ("agent 'x' in project 'y'")."""
     if principal.is_admin:
         return
-    roles = roles_at(principal, tenant, project) if tenant else set()
-    if not roles:
+    if not sees(principal, tenant, project):
         raise NotVisible(f"{what or kind.lower()} not found")
+    roles = roles_at(principal, tenant, project)
     if not any(allows(role, verb, kind) for role in roles):
         raise Forbidden(
             f"{principal.name} may not {verb.value} {kind.lower()} resources here "

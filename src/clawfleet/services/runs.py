@@ -1,17 +1,33 @@
 """Run reads: one run, listings, and a run's events after a cursor (what ``events`` and the
-SSE stream serve)."""
+SSE stream serve).
+
+A run the caller holds no role for is not found (``policy.sees``), with the very answer a run id
+that exists nowhere gets, so run ids of other tenants reveal nothing.
+"""
 
 from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import NotFound
 from clawfleet.domain.tasks import Run
 from clawfleet.schemas.runs import EventOut, RunOut
 from clawfleet.services.context import RequestContext
-from clawfleet.services.policy import Verb, authorize, list_scope_for
+from clawfleet.services.policy import Verb, authorize, list_scope_for, sees
 from clawfleet.store.db import Database
 from clawfleet.store.paging import Page
 from clawfleet.store.repositories.runs import RunRepository
+
+
+async def find_run(conn: AsyncConnection, ctx: RequestContext, run_id: str) -> Run | None:
+    """The run with this id, if the caller holds a role where it lives."""
+    run = await RunRepository(conn).get(run_id)
+    return run if run is not None and sees(ctx.principal, run.tenant, run.project) else None
+
+
+def run_missing(run_id: str) -> NotFound:
+    return NotFound(f"run {run_id!r} not found; list runs with `clawfleet get runs`")
 
 
 class RunService:
@@ -21,9 +37,9 @@ class RunService:
 
     async def run(self, ctx: RequestContext, run_id: str) -> Run:
         async with self.db.read() as conn:
-            run = await RunRepository(conn).get(run_id)
+            run = await find_run(conn, ctx, run_id)
         if run is None:
-            raise NotFound(f"run {run_id!r} not found; list runs with `clawfleet get runs`")
+            raise run_missing(run_id)
         authorize(ctx.principal, Verb.GET, "Run", run.tenant, run.project, what=f"run {run_id!r}")
         return run
 

@@ -31,7 +31,8 @@ from clawfleet.schemas.runs import RunOut
 from clawfleet.schemas.tasks import SteerOut, TaskIn, TaskOut
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
-from clawfleet.services.policy import Verb, authorize, list_scope_for
+from clawfleet.services.policy import Verb, authorize, list_scope_for, sees
+from clawfleet.services.runs import find_run
 from clawfleet.services.scoping import resolve_key
 from clawfleet.store.db import Database
 from clawfleet.store.notify import Notifier
@@ -44,15 +45,23 @@ RECONCILE_CHANNEL = "reconcile"
 
 
 async def find_task(conn: AsyncConnection, ctx: RequestContext, name: str) -> Task | None:
-    """The task named ``name`` in the request's scope, or the task whose id it is."""
+    """The task named ``name`` in the request's scope, or the task whose id it is. A task the
+    caller holds no role for is not found either (``policy.sees``): tenant B's task, by name or
+    by id, is answered to tenant A as a name that exists nowhere."""
     scope = resolve_key(ctx, AGENT, name)
-    task = await TaskRepository(conn).get_by_name(scope.tenant, scope.project, name)
+    tasks = TaskRepository(conn)
+    task = _seen(ctx, await tasks.get_by_name(scope.tenant, scope.project, name))
     if task is None and is_task_id(name):
-        task = await TaskRepository(conn).get(name)
+        task = _seen(ctx, await tasks.get(name))
     return task
 
 
+def _seen(ctx: RequestContext, task: Task | None) -> Task | None:
+    return task if task is not None and sees(ctx.principal, task.tenant, task.project) else None
+
+
 def task_missing(ctx: RequestContext, name: str) -> NotFound:
+    """The one answer for a task that is not there, or not there for the caller."""
     scope = resolve_key(ctx, AGENT, name)
     return NotFound(
         f"task {name!r} not found in tenant {scope.tenant!r}, project {scope.project!r}; "
@@ -263,7 +272,7 @@ class TaskService:
 
     async def _active_run(self, ctx: RequestContext, name: str) -> Run:
         async with self.db.read() as conn:
-            run = await RunRepository(conn).get(name)
+            run = await find_run(conn, ctx, name)
             if run is None:
                 task = await find_task(conn, ctx, name)
                 if task is not None and task.current_run:
