@@ -1,20 +1,36 @@
-"""The Secret wire model. Values come in (``stringData`` or base64 ``data``) and never go out."""
+"""The Secret wire model. Values come in (``stringData`` or base64 ``data``) and never go out.
+
+``allowedAgents`` names the agents of the secret's project that may be handed its values although
+whoever applies them may not use the secret (``services/secret_use.py``); ``"*"`` allows every
+agent of the project.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
+from clawfleet.domain.names import name_problem
 from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"  # noqa: S105 - a pattern
 SECRET_MAX_BYTES = 1024 * 1024
 _KEY_RE = re.compile(SECRET_KEY_PATTERN)
+EVERY_AGENT = "*"
+
+
+def _check_agent(value: str) -> str:
+    if value != EVERY_AGENT and (problem := name_problem(value)):
+        raise ValueError(f"invalid agent name {value[:80]!r}: {problem} (or '*' for every agent)")
+    return value
+
+
+AllowedAgent = Annotated[str, AfterValidator(_check_agent)]
 
 
 class SecretSpec(WireModel):
@@ -22,6 +38,7 @@ class SecretSpec(WireModel):
     # SecretStr keeps values out of repr() and so out of any log line or traceback.
     data: dict[str, SecretStr] = Field(default_factory=dict)
     string_data: dict[str, SecretStr] = Field(default_factory=dict)
+    allowed_agents: list[AllowedAgent] = Field(default_factory=list, max_length=256)
 
     @field_validator("data")
     @classmethod

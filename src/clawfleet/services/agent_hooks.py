@@ -1,9 +1,12 @@
-"""What deleting an Agent takes with it: the tasks that were waiting for it alone.
+"""What an Agent adds to the generic flow: who may hand it secrets, and what deleting it takes.
 
-A task queued for one agent (or a selector whose every match is gone) would otherwise wait for
-ever, and ``run --wait`` with it. Such tasks fail when their last candidate is deleted, in the
-delete's own transaction; a task already running is left to its run, which fails (and retries
-elsewhere, if anywhere) when the controller stops the agent's instances.
+Admission applies the secret-use rule (``services/secret_use.py``) to its ``secretEnv``.
+
+Deleting it takes the tasks that were waiting for it alone. A task queued for one agent (or a
+selector whose every match is gone) would otherwise wait for ever, and ``run --wait`` with it.
+Such tasks fail when their last candidate is deleted, in the delete's own transaction; a task
+already running is left to its run, which fails (and retries elsewhere, if anywhere) when the
+controller stops the agent's instances.
 """
 
 from __future__ import annotations
@@ -15,13 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clawfleet.core.clock import Clock
 from clawfleet.domain.lifecycle import on_no_candidates
 from clawfleet.domain.resources import ResourceRecord
-from clawfleet.services.resource_hooks import KindHooks
+from clawfleet.services.context import RequestContext
+from clawfleet.services.resource_hooks import Desired, KindHooks
+from clawfleet.services.secret_use import check_secret_use
 from clawfleet.store.repositories.tasks import QueueRepository, TaskRepository
 
 
 class AgentHooks(KindHooks):
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+
+    async def admit(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        current: ResourceRecord | None,
+        desired: Desired,
+    ) -> None:
+        await check_secret_use(conn, ctx, current, desired)
 
     async def deleting(self, conn: AsyncConnection, record: ResourceRecord) -> dict[str, Any]:
         queue = QueueRepository(conn, skip_locked=False)

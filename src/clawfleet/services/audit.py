@@ -2,19 +2,22 @@
 
 Allowed mutations are recorded by ``record`` inside the mutation's own write transaction, so a
 change and its audit record commit together or not at all. ``guard`` is the authorization check
-for mutations: it calls ``policy.authorize`` and records a denial in a transaction of its own.
+for mutations: it calls ``policy.authorize`` and records a denial in a transaction of its own;
+``refusals`` does the same for a refusal that comes later, from inside a write (admission).
 Records name changed fields, never values of secrets.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import Forbidden, NotFound
+from clawfleet.core.errors import ClawfleetError, Forbidden, NotFound, QuotaExceeded
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.views import format_time
@@ -100,13 +103,45 @@ class AuditLog:
         try:
             authorize(ctx.principal, verb, kind, tenant, project, what=what)
         except (Forbidden, NotFound) as exc:
-            row = self._row(
-                ctx, verb.value, kind, tenant, project, name, "denied",
-                {"reason": exc.code}, self.clock.now(),
-            )  # fmt: skip
-            async with self.db.write() as conn:
-                await AuditRepository(conn).add(row)
+            await self._denied(ctx, verb, kind, tenant, project, name, exc)
             raise
+
+    @contextlib.asynccontextmanager
+    async def refusals(
+        self,
+        ctx: RequestContext,
+        verb: Verb,
+        kind: str,
+        tenant: str,
+        project: str | None,
+        name: str,
+    ) -> AsyncIterator[None]:
+        """Audit as denied a Forbidden raised inside (an admission refusal; a full quota is not
+        a denial). Wrap the write transaction: the record is written after its rollback."""
+        try:
+            yield
+        except QuotaExceeded:
+            raise
+        except Forbidden as exc:
+            await self._denied(ctx, verb, kind, tenant, project, name, exc)
+            raise
+
+    async def _denied(
+        self,
+        ctx: RequestContext,
+        verb: Verb,
+        kind: str,
+        tenant: str,
+        project: str | None,
+        name: str,
+        exc: ClawfleetError,
+    ) -> None:
+        row = self._row(
+            ctx, verb.value, kind, tenant, project, name, "denied",
+            {"reason": exc.code}, self.clock.now(),
+        )  # fmt: skip
+        async with self.db.write() as conn:
+            await AuditRepository(conn).add(row)
 
     async def find(
         self,

@@ -13,6 +13,13 @@ does not allow the verb gets ``Forbidden`` (a 403).
     viewer         read everything (secret values are never readable by anyone)
     runner         nothing here: its own runner endpoints only (api/middleware.py)
     team-leader    reserved for teams: its own team's agents
+
+Handing a secret to a program is reading it: the program can print the values (reversed or
+encoded, so redaction misses them). So naming a secret in an agent's ``secretEnv`` needs
+``Verb.USE`` on Secret, which only admins and tenant admins hold (their ALL rule), unless the
+secret itself allows the agent (``spec.allowedAgents``, set by whoever may write the secret).
+Allowing an agent trusts everyone who may change it. ``services/secret_use.py`` applies this
+when an Agent is admitted.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ class Verb(enum.Enum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    USE = "use"  # hand a Secret's values to a program (services/secret_use.py)
 
 
 ALL = frozenset(Verb)
@@ -68,6 +76,15 @@ def sees(principal: Principal, tenant: str, project: str | None) -> bool:
     does not exist for it: lookups by name or id treat such a record as missing, so the answer
     is the very one a name that exists nowhere gets."""
     return principal.is_admin or bool(tenant and roles_at(principal, tenant, project))
+
+
+def permits(
+    principal: Principal, verb: Verb, kind: str, tenant: str, project: str | None = None
+) -> bool:
+    """Whether ``authorize`` would let ``principal`` ``verb`` a ``kind`` there."""
+    if principal.is_admin:
+        return True
+    return any(allows(role, verb, kind) for role in roles_at(principal, tenant, project))
 
 
 def authorize(

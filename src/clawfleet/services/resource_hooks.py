@@ -42,8 +42,17 @@ class KindHooks:
         """The spec to store, and the values kept out of it (None: the request sets none)."""
         return obj.spec.model_dump(mode="json", exclude_none=True), None
 
-    def refuse_update(self, ctx: RequestContext, current: ResourceRecord, desired: Desired) -> None:
-        """Raise if ``ctx`` may not make this change although its role lets it update the kind."""
+    async def admit(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        current: ResourceRecord | None,
+        desired: Desired,
+    ) -> None:
+        """Raise Forbidden if ``ctx`` may not make the resource what ``desired`` says although
+        its role lets it create (``current`` None) or update the kind: a decision that depends
+        on the change or on other stored resources. Runs before anything is written; the flow
+        rolls back and audits the refusal as denied."""
 
     async def show(
         self, conn: AsyncConnection, record: ResourceRecord, view: dict[str, Any]

@@ -146,6 +146,12 @@ class ResourceService:
         tenant, project = where(key)
         await self.audit.guard(ctx, verb, key.kind, tenant, project, key.name, what=key.describe())
 
+    def _refusals(
+        self, ctx: RequestContext, verb: Verb, key: ResourceKey
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        tenant, project = where(key)
+        return self.audit.refusals(ctx, verb, key.kind, tenant, project, key.name)
+
     async def _audit(
         self,
         conn: AsyncConnection,
@@ -217,7 +223,7 @@ class ResourceService:
         await self._guard(ctx, Verb.CREATE, desired.key)
         fingerprint = self.answers.fingerprint(obj.model_dump(mode="json"), desired.secret_values)
         try:
-            async with self.db.write() as conn:
+            async with self._refusals(ctx, Verb.CREATE, desired.key), self.db.write() as conn:
                 if idempotency_key:
                     replay = await self.answers.replay(
                         conn, ctx.principal.name, idempotency_key, fingerprint
@@ -229,7 +235,7 @@ class ResourceService:
                         f"{desired.key.describe()} already exists; use `clawfleet apply` to "
                         "update it"
                     )
-                record = await self._insert(conn, desired)
+                record = await self._insert(conn, ctx, desired)
                 hooks = self._hooks(desired.key.kind)
                 await self._audit(conn, ctx, "create", desired.key, hooks.created_details(desired))
                 view = view_resource(record)
@@ -250,7 +256,7 @@ class ResourceService:
                 [FieldError("metadata.name", "does not match the URL", "mismatch")],
             )
         await self._guard(ctx, Verb.UPDATE, desired.key)
-        async with self.db.write() as conn:
+        async with self._refusals(ctx, Verb.UPDATE, desired.key), self.db.write() as conn:
             current = await ResourceRepository(conn).get(desired.key, for_update=True)
             if current is None:
                 raise not_found(desired.key)
@@ -266,16 +272,17 @@ class ResourceService:
         # Authorize before looking, so a caller learns nothing of what it may not see.
         async with self.db.read() as conn:
             exists = await ResourceRepository(conn).get(desired.key) is not None
-        await self._guard(ctx, Verb.UPDATE if exists else Verb.CREATE, desired.key)
+        verb = Verb.UPDATE if exists else Verb.CREATE
+        await self._guard(ctx, verb, desired.key)
         try:
-            async with self.db.write() as conn:
+            async with self._refusals(ctx, verb, desired.key), self.db.write() as conn:
                 current = await ResourceRepository(conn).get(desired.key, for_update=True)
                 if current is None:
                     if exists:  # deleted meanwhile: creating needs its own permission
                         _authorize(ctx, Verb.CREATE, desired.key)
                     if desired.resource_version is not None:
                         raise not_found(desired.key)
-                    created = await self._insert(conn, desired)
+                    created = await self._insert(conn, ctx, desired)
                     await self._audit(
                         conn, ctx, "create", desired.key, hooks.created_details(desired)
                     )
@@ -341,10 +348,13 @@ class ResourceService:
             secret_values=secret_values,
         )
 
-    async def _insert(self, conn: AsyncConnection, desired: Desired) -> ResourceRecord:
+    async def _insert(
+        self, conn: AsyncConnection, ctx: RequestContext, desired: Desired
+    ) -> ResourceRecord:
         repo = ResourceRepository(conn)
         hooks = self._hooks(desired.key.kind)
         await _require_parent(repo, desired.key)
+        await hooks.admit(conn, ctx, None, desired)
         now = self.clock.now()
         record = ResourceRecord(
             uid=new_uid(),
@@ -368,7 +378,7 @@ class ResourceService:
     ) -> tuple[ResourceRecord, bool]:
         """Write ``desired`` over ``current`` if anything differs, and audit it."""
         hooks = self._hooks(current.key.kind)
-        hooks.refuse_update(ctx, current, desired)
+        await hooks.admit(conn, ctx, current, desired)
         _check_version(current, desired.resource_version)
         now = self.clock.now()
         status = await hooks.changing(conn, current, desired, now)

@@ -1,9 +1,9 @@
 """Secret values: sealing, comparing, the value-free status the API shows, and the Secret's hooks.
 
 A Secret's values never enter ``resources.spec``: they are sealed into ``secret_versions`` (the
-newest version is current), and the resource keeps only its ``type`` in spec and the key names
-and sizes in status. New values that equal the stored ones write nothing, so applying the same
-Secret twice is ``unchanged``.
+newest version is current), and the resource keeps only its ``type`` and ``allowedAgents`` in
+spec and the key names and sizes in status. New values that equal the stored ones write nothing,
+so applying the same Secret twice is ``unchanged``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ class SecretHooks(KindHooks):
 
     def split(self, obj: ResourceIn) -> tuple[dict[str, Any], dict[str, bytes] | None]:
         assert isinstance(obj, SecretIn), f"Secret hooks given a {obj.kind}"
-        return {"type": obj.spec.type}, obj.spec.values() or None
+        spec: dict[str, Any] = {"type": obj.spec.type}
+        if obj.spec.allowed_agents:  # left out when empty, as secrets stored before it had it
+            spec["allowedAgents"] = list(obj.spec.allowed_agents)
+        return spec, obj.spec.values() or None
 
     def initial_status(self, desired: Desired, now: datetime) -> dict[str, Any]:
         return secret_status(desired.secret_values or {}, 1, now)

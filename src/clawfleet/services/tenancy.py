@@ -70,9 +70,15 @@ class TenantHooks(KindHooks):
     def __init__(self, tokens: TokenService) -> None:
         self.tokens = tokens
 
-    def refuse_update(self, ctx: RequestContext, current: ResourceRecord, desired: Desired) -> None:
+    async def admit(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        current: ResourceRecord | None,
+        desired: Desired,
+    ) -> None:
         # A tenant's quota is set by cluster admins: its own admins may not raise it.
-        if ctx.principal.is_admin:
+        if ctx.principal.is_admin or current is None:
             return
         if current.spec.get("quota") != desired.spec.get("quota"):
             raise Forbidden(f"only cluster admins change the quota of tenant {current.key.name!r}")
