@@ -46,6 +46,24 @@ RUN_ENDPOINTS = [
     ("POST", "/api/v1/tasks/{}/steer", {"message": "hello"}),  # steer takes a run id too
 ]
 
+# Covered by the tests of listings, names and idempotency keys below.
+COLLECTIONS = {("GET", "/api/v1/tasks"), ("POST", "/api/v1/tasks"), ("GET", "/api/v1/runs")}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_task_and_run_endpoint_is_probed(plane: ControlPlane) -> None:
+    routes = {
+        (method.upper(), path)
+        for path, operations in plane.app.openapi()["paths"].items()
+        for method in operations
+        if path.startswith(("/api/v1/tasks", "/api/v1/runs"))
+    }
+    probed = {(m, p.format("{name}").split("?")[0]) for m, p, _ in TASK_ENDPOINTS} | {
+        (m, p.format("{run_id}" if p.startswith("/api/v1/runs") else "{name}"))
+        for m, p, _ in RUN_ENDPOINTS
+    }
+    assert routes - probed - COLLECTIONS == set(), "task or run endpoints nobody probes"
+
 
 async def _apply(plane: ControlPlane, doc: dict[str, Any]) -> None:
     await plane.app.state.api.resources.apply(
@@ -218,3 +236,34 @@ async def test_a_name_or_idempotency_key_another_tenant_used_is_free_and_tells_n
     )
     assert got.json()["metadata"]["uid"] == first.json()["metadata"]["uid"]
     assert got.json()["spec"]["prompt"] == "other's own prompt"
+
+
+async def test_a_project_binding_sees_no_task_of_the_tenants_other_projects(
+    plane: ControlPlane, api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    for doc in (tenant("acme"), project("web", tenant="acme"), project("ops", tenant="acme"),
+                agent("a1", tenant="acme", project="ops")):  # fmt: skip
+        await _apply(plane, doc)
+    body = {"metadata": {"name": "plan-ops", "tenant": "acme", "project": "ops"},
+            "spec": {"agent": "a1", "prompt": "p"}}  # fmt: skip
+    view, _ = await plane.app.state.api.tasks.submit(SYSTEM, TaskIn.model_validate(body))
+    user = {"name": "webdev", "password": PASSWORD}
+    assert (await api.post("/api/v1/users", json=user)).status_code == 201
+    binding = {"kind": "RoleBinding", "metadata": {"name": "webdev", "tenant": "acme"},
+               "spec": {"role": "developer", "project": "web",
+                        "subjects": [{"kind": "User", "name": "webdev"}]}}  # fmt: skip
+    assert (await api.post("/api/v1/apply", json=binding)).status_code == 201
+    session = await anon.post(
+        "/api/v1/auth/login", json={"username": "webdev", "password": PASSWORD}
+    )
+    token = session.json()["accessToken"]
+    ops = {"tenant": "acme", "project": "ops"}
+    for method, path, payload in TASK_ENDPOINTS:
+        for theirs, nowhere, params in (("plan-ops", "plan-gon", ops),
+                                        (view.metadata.uid, new_task_id(), HERE)):  # fmt: skip
+            hidden = await _probe(anon, token, method, path, payload, theirs, params)
+            missing = await _probe(anon, token, method, path, payload, nowhere, params)
+            assert hidden.status_code == 404, (path, hidden.text)
+            assert _seen(hidden, theirs) == _seen(missing, nowhere), (path, hidden.text)
+    state = (await api.get(f"/api/v1/tasks/{view.metadata.uid}")).json()["status"]["state"]
+    assert state == "pending"
