@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from clawfleet.domain.lifecycle import InstancePhase
+from clawfleet.schemas.agents import AgentIn
+from clawfleet.server import SYSTEM, ControlPlane
 from tests.factories import agent, tenant
 
 HUGE = 10**400
@@ -149,3 +152,39 @@ async def test_a_non_finite_number_in_task_data_is_refused(
     )
     assert _named(_error_paths(response), "spec.data"), response.text
     assert (await api.get("/api/v1/tasks")).json()["items"] == []
+
+
+RUNNER_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("commands/ack", {"ids": [10**20]}, "ids.0"),
+    ("commands/ack", {"ids": [HUGE]}, "ids.0"),
+    ("commands/ack", {"ids": list(range(1, 1100))}, "ids"),
+    ("heartbeat", {"ackedCommands": [10**20]}, "ackedCommands.0"),
+    ("heartbeat", {"activeRuns": ["r\x00"]}, "activeRuns.0"),
+    ("runs/r-x/events", {"events": [{"seq": 10**20, "type": "log"}]}, "events.0.seq"),
+    ("runs/r-x/events", {"events": [{"seq": 1, "type": "log", "data": DEEP_600}]}, "events.0.data"),
+    ("runs/r-x/complete", {"status": "succeeded", "output": DEEP_600}, "output"),
+    ("runs/r-x/complete", {"status": "failed", "error": "bad\x00"}, "error"),
+    ("failed", {"error": "no\x00such program"}, "error"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"), RUNNER_CASES, ids=[f"{c[0]}-{c[2]}" for c in RUNNER_CASES]
+)
+async def test_a_hostile_runner_body_is_refused_with_its_field(
+    plane: ControlPlane, anon: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    state = plane.app.state.api
+    await state.resources.apply(SYSTEM, AgentIn.model_validate(agent("a")))
+    record = (await state.agents.all_agents())[0]
+    row = await state.instances.create(record, "local")
+    await state.instances.transition(row, InstancePhase.STARTING)
+    _, token = await state.tokens.mint_runner(row.id, "default")
+    response = await anon.post(
+        f"/api/v1/runner/instances/{row.id}/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert field in _error_paths(response), response.text
+    instance = next(i for i in await state.instances.all() if i.id == row.id)
+    assert instance.last_error is None  # a refused start-failure report recorded nothing
