@@ -10,6 +10,7 @@ from typing import Any, cast
 from clawfleet.adapters.base import AgentBundle, AgentEvent, RunInput
 from clawfleet.client.runner import RunnerClient
 from clawfleet.runner.execution import COALESCE_SECONDS, RunExecution
+from clawfleet.schemas.runner import CompleteIn
 from clawfleet.testing.clock import FakeClock
 
 
@@ -76,3 +77,36 @@ async def test_events_are_batched_and_the_timeout_fires_in_fake_time(clock: Fake
     assert recorder.completion["failureKind"] == "timeout"
     assert recorder.completion["error"] == "the run exceeded its timeout of 30s"
     assert [event["type"] for event in recorder.completion["events"]] == ["result"]
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for _ in range(levels):
+        document = {"x": document}
+    return document
+
+
+class HostileProgram(SlowProgram):
+    """Says things the control plane refuses: JSON nested 600 deep, a NUL character."""
+
+    async def execute(self, run: RunInput) -> AsyncIterator[AgentEvent]:
+        yield AgentEvent("message", {"text": "a\x00b"})
+        yield AgentEvent("progress", _nested(600))
+        yield AgentEvent("result", {"status": "succeeded", "output": _nested(600)})
+
+
+async def test_what_the_control_plane_would_refuse_fails_the_run_not_the_runner(
+    clock: FakeClock,
+) -> None:
+    recorder = Recorder()
+    claim = {"id": "r-1", "taskId": "t-1", "prompt": "go"}
+    execution = RunExecution(cast(RunnerClient, recorder), HostileProgram(), claim, clock=clock)
+    await asyncio.wait_for(execution.execute(), 5)
+    assert recorder.completion is not None
+    # The server takes the completion (a 422 would stop the runner for good)...
+    completion = CompleteIn.model_validate(recorder.completion)
+    # ...and it says what was wrong instead of carrying it.
+    assert completion.status == "failed" and completion.failure_kind == "invalid-output"
+    assert completion.error is not None and "nested deeper than 32 levels" in completion.error
+    dropped = [event.data for event in completion.events if event.type != "result"]
+    assert all("dropped" in data for data in dropped) and len(dropped) == 2

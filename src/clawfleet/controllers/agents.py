@@ -37,6 +37,7 @@ from clawfleet.domain.lifecycle import (
     agent_phase,
     desired_instances,
 )
+from clawfleet.domain.limits import MAX_IDLE_TIMEOUT_SECONDS
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.runtimes.base import INSTANCE_LABEL, Runtime, State
 from clawfleet.schemas.agents import AgentSpec, AgentStatus, read_agent_spec, read_agent_status
@@ -224,7 +225,9 @@ class AgentController(Controller):
             spec.state is AgentState.SLEEPING
         )  # fmt: skip
         if spec.idle_timeout:
-            idle_limit: float | None = float(parse_duration(spec.idle_timeout))
+            idle_limit: float | None = float(
+                parse_duration(spec.idle_timeout, MAX_IDLE_TIMEOUT_SECONDS)
+            )
         else:
             idle_limit = self.config.sleeping_idle if spec.state is AgentState.SLEEPING else None
         if was_asleep and busy:

@@ -3,7 +3,10 @@ and report the result exactly once.
 
 Everything a run sends to the control plane (event data, the output and the error) passes the
 runner's ``Redactor`` first: an agent program that prints its secret environment, or a driver
-error that quotes it, must not put the values into stored events.
+error that quotes it, must not put the values into stored events. It also fits the control
+plane's bounds on free-form JSON (``schemas/json_values.py``): event data or an output the
+server would refuse is replaced by a note saying why, so a hostile or broken agent program fails
+its run instead of getting its runner refused.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from clawfleet.adapters.base import Driver, RunInput
 from clawfleet.client.runner import RunnerClient
 from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.redact import Redactor
+from clawfleet.schemas.json_values import json_problem
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,8 @@ class RunExecution:
     def add_event(self, kind: str, data: dict[str, Any]) -> None:
         """Queue one event for the next batch; its data is redacted here, before it is kept."""
         self._seq += 1
+        if problem := json_problem(data):
+            data = {"dropped": f"the event's data {problem[1]}"}
         self._pending.append(
             {"seq": self._seq, "type": kind, "data": self.redactor.redact_obj(data)}
         )
@@ -145,4 +151,15 @@ class RunExecution:
                 "failureKind": "runner-lost",
                 "error": "the runner is shutting down",
             }
-        return self.redactor.redact_obj(result), usage
+        return self.redactor.redact_obj(_within_bounds(result)), usage
+
+
+def _within_bounds(result: dict[str, Any]) -> dict[str, Any]:
+    """``result``, or a failed one saying why the control plane would refuse its output."""
+    if problem := json_problem(result.get("output")):
+        return {"status": "failed", "failureKind": "invalid-output",
+                "error": f"the agent's output {problem[1]}"}  # fmt: skip
+    error = result.get("error")
+    if isinstance(error, str) and "\x00" in error:
+        return {**result, "error": error.replace("\x00", "\ufffd")}
+    return result

@@ -8,35 +8,47 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from clawfleet.core.errors import PermanentError
 from clawfleet.domain.lifecycle import AgentPhase, AgentState
+from clawfleet.domain.limits import MAX_MAP_ENTRIES
 from clawfleet.domain.resources import ResourceRecord
 from clawfleet.domain.revisions import Revision, SecretRef
-from clawfleet.schemas.base import Duration, EnvName, Name, Quantity, WireModel
+from clawfleet.schemas.base import (
+    EnvName,
+    IdleTimeout,
+    Line,
+    Name,
+    Quantity,
+    Text,
+    TextOrNone,
+    WireModel,
+)
+from clawfleet.schemas.json_values import JsonObject
 from clawfleet.schemas.meta import ObjectMeta
 
 log = logging.getLogger(__name__)
 
 _TEXT_MAX = 256 * 1024
+_ARG_MAX = 128 * 1024  # one argument or environment value (Linux's MAX_ARG_STRLEN)
 
 
 class ModelRef(WireModel):
     provider: Name
-    name: str = Field(min_length=1, max_length=256)
+    name: Line = Field(min_length=1, max_length=256)
 
 
 class SkillRef(WireModel):
     name: Name
-    version: str = Field(default="*", min_length=1, max_length=64)
+    version: Line = Field(default="*", min_length=1, max_length=64)
 
 
 class TemplateRef(WireModel):
     name: Name
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: JsonObject = Field(default_factory=dict)
 
 
 class SecretKeyRef(WireModel):
@@ -54,19 +66,25 @@ class AgentSpec(WireModel):
     runtime: Literal["local", "docker", "kubernetes"] = "local"
     replicas: int = Field(default=1, ge=0, le=1000)
     state: AgentState = AgentState.RUNNING
-    command: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    command: list[Annotated[Text, Field(max_length=_ARG_MAX)]] | None = Field(
+        default=None, min_length=1, max_length=256
+    )
     model: ModelRef | None = None
-    identity: str | None = Field(default=None, max_length=_TEXT_MAX)
-    soul: str | None = Field(default=None, max_length=_TEXT_MAX)
-    instructions: str | None = Field(default=None, max_length=_TEXT_MAX)
+    identity: TextOrNone = Field(default=None, max_length=_TEXT_MAX)
+    soul: TextOrNone = Field(default=None, max_length=_TEXT_MAX)
+    instructions: TextOrNone = Field(default=None, max_length=_TEXT_MAX)
     skills: list[SkillRef] = Field(default_factory=list, max_length=256)
     template: TemplateRef | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    secret_env: dict[EnvName, SecretKeyRef] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
+    env: dict[EnvName, Annotated[Text, Field(max_length=_ARG_MAX)]] = Field(
+        default_factory=dict, max_length=MAX_MAP_ENTRIES
+    )
+    secret_env: dict[EnvName, SecretKeyRef] = Field(
+        default_factory=dict, max_length=MAX_MAP_ENTRIES
+    )
     resources: ResourceRequests | None = None
     concurrency: int = Field(default=1, ge=1, le=256)
-    idle_timeout: Duration | None = None
+    idle_timeout: IdleTimeout | None = None
 
     @model_validator(mode="after")
     def _command_matches_adapter(self) -> AgentSpec:

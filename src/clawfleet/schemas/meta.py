@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from clawfleet.schemas.base import Annotations, Labels, Name, WireModel
+from clawfleet.domain.limits import MAX_ID
+from clawfleet.schemas.base import Annotations, Labels, LineOrNone, Name, WireModel
 
 
 class ObjectMeta(WireModel):
@@ -22,9 +23,9 @@ class ObjectMeta(WireModel):
     project: Name | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=dict)
-    uid: str | None = None
-    generation: int | None = None
-    resource_version: str | None = None
+    uid: LineOrNone = Field(default=None, max_length=64)
+    generation: int | None = Field(default=None, ge=0, le=MAX_ID)
+    resource_version: LineOrNone = Field(default=None, max_length=64)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from clawfleet.schemas.base import OutModel, WireModel
+from clawfleet.domain.limits import MAX_ID
+from clawfleet.schemas.base import Line, OutModel, Text, TextOrNone, WireModel
+from clawfleet.schemas.json_values import JsonObject, JsonValue
+
+CommandId = Annotated[int, Field(ge=1, le=MAX_ID)]
+RunId = Annotated[Line, Field(min_length=1, max_length=64)]
 
 # What a runner says in its heartbeats: "busy" while runs execute, "ready" when its agent
 # program can take one, "degraded" when it cannot; "starting" is set at registration.
@@ -15,8 +20,8 @@ Liveness = Literal["starting", "ready", "busy", "waiting-model", "waiting-tool",
 
 class HeartbeatIn(WireModel):
     liveness: Liveness = "ready"
-    active_runs: list[str] = Field(default_factory=list, max_length=1024)
-    acked_commands: list[int] = Field(default_factory=list, max_length=1024)
+    active_runs: list[RunId] = Field(default_factory=list, max_length=1024)
+    acked_commands: list[CommandId] = Field(default_factory=list, max_length=1024)
 
 
 class ClaimIn(WireModel):
@@ -24,10 +29,14 @@ class ClaimIn(WireModel):
     wait: float = Field(default=25.0, ge=0, le=60)
 
 
+class AckIn(WireModel):
+    ids: list[CommandId] = Field(max_length=1024)
+
+
 class EventIn(WireModel):
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_ID)
     type: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z_-]*$")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
 
 
 class EventsIn(WireModel):
@@ -36,10 +45,10 @@ class EventsIn(WireModel):
 
 class CompleteIn(WireModel):
     status: Literal["succeeded", "failed"]
-    output: Any = None
-    failure_kind: str | None = Field(default=None, max_length=32)
-    error: str | None = Field(default=None, max_length=64 * 1024)
-    usage: dict[str, Any] | None = None
+    output: JsonValue = None
+    failure_kind: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z][a-z_-]*$")] = None
+    error: TextOrNone = Field(default=None, max_length=64 * 1024)
+    usage: JsonObject | None = None
     # The run's last events, sent with the result to save a round trip (idempotent by seq).
     events: list[EventIn] = Field(default_factory=list, max_length=10_000)
 
@@ -51,7 +60,7 @@ class CommandsWaitIn(WireModel):
 class StartFailedIn(WireModel):
     """The runner could not start its agent program, and says why before it exits."""
 
-    error: str = Field(min_length=1, max_length=4096)
+    error: Annotated[Text, Field(min_length=1, max_length=4096)]
     # True when retrying with the same bundle cannot help (e.g. the program is not installed).
     permanent: bool = True
 

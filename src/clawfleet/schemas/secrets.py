@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
+from clawfleet.domain.limits import MAX_MAP_ENTRIES
 from clawfleet.domain.names import name_problem
-from clawfleet.schemas.base import WireModel
+from clawfleet.schemas.base import Line, WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"  # noqa: S105 - a pattern
@@ -34,10 +35,11 @@ AllowedAgent = Annotated[str, AfterValidator(_check_agent)]
 
 
 class SecretSpec(WireModel):
-    type: str = Field(default="Opaque", max_length=128)
-    # SecretStr keeps values out of repr() and so out of any log line or traceback.
-    data: dict[str, SecretStr] = Field(default_factory=dict)
-    string_data: dict[str, SecretStr] = Field(default_factory=dict)
+    type: Line = Field(default="Opaque", max_length=128)
+    # SecretStr keeps values out of repr() and so out of any log line or traceback. Values are
+    # bytes, sealed before they are stored: the one place a string may hold a NUL.
+    data: dict[str, SecretStr] = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
+    string_data: dict[str, SecretStr] = Field(default_factory=dict, max_length=MAX_MAP_ENTRIES)
     allowed_agents: list[AllowedAgent] = Field(default_factory=list, max_length=256)
 
     @field_validator("data")
@@ -53,7 +55,7 @@ class SecretSpec(WireModel):
     @model_validator(mode="after")
     def _keys_are_valid(self) -> SecretSpec:
         for key in [*self.data, *self.string_data]:
-            if not _KEY_RE.match(key):
+            if not _KEY_RE.fullmatch(key):
                 raise ValueError(
                     f"invalid secret key {key[:80]!r}: use letters, digits, '-', '_' or '.'"
                 )

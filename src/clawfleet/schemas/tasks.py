@@ -12,29 +12,33 @@ from clawfleet.domain.tasks import Task
 from clawfleet.schemas.base import (
     API_VERSION,
     Annotations,
-    Duration,
+    Backoff,
     Labels,
+    LineOrNone,
     Name,
     OutModel,
+    TaskTimeout,
+    Text,
     WireModel,
 )
+from clawfleet.schemas.json_values import JsonObject
 from clawfleet.schemas.meta import ListMeta
 
 
 class RetryPolicy(WireModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
-    backoff: Duration = "1s"
+    backoff: Backoff = "1s"
 
 
 class TaskSpec(WireModel):
     agent: Name | None = None
-    selector: str | None = Field(default=None, max_length=4096)
-    prompt: str = Field(max_length=1024 * 1024)
-    data: dict[str, Any] = Field(default_factory=dict)
+    selector: LineOrNone = Field(default=None, max_length=4096)
+    prompt: Text = Field(max_length=1024 * 1024)
+    data: JsonObject = Field(default_factory=dict)
     priority: int = Field(default=0, ge=-1000, le=1000)
-    timeout: Duration | None = None
+    timeout: TaskTimeout | None = None
     retry: RetryPolicy = RetryPolicy()
-    idempotency_key: str | None = Field(default=None, max_length=255)
+    idempotency_key: LineOrNone = Field(default=None, max_length=255)
 
     @model_validator(mode="after")
     def _one_target(self) -> TaskSpec:
@@ -59,7 +63,7 @@ class TaskIn(WireModel):
 
 
 class SteerIn(WireModel):
-    message: str = Field(min_length=1, max_length=256 * 1024)
+    message: Text = Field(min_length=1, max_length=256 * 1024)
 
 
 class ScaleIn(WireModel):

@@ -6,30 +6,31 @@ from typing import Literal
 
 from pydantic import Field
 
-from clawfleet.schemas.base import Quantity, WireModel
+from clawfleet.domain.limits import MAX_COUNT
+from clawfleet.schemas.base import LineOrNone, Quantity, TextOrNone, WireModel
 from clawfleet.schemas.meta import ObjectMeta
 
 
 class Quota(WireModel):
     """Limits on what a tenant or project may hold; a missing field means no limit."""
 
-    agents: int | None = Field(default=None, ge=0)
-    instances: int | None = Field(default=None, ge=0)  # replicas requested by its agents
+    agents: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    instances: int | None = Field(default=None, ge=0, le=MAX_COUNT)  # replicas of its agents
     cpu: Quantity | None = None  # replicas x resources.cpu
     memory: Quantity | None = None  # replicas x resources.memory
-    concurrent_runs: int | None = Field(default=None, ge=0)
+    concurrent_runs: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     stored_bytes: Quantity | None = None  # specs and secret values
 
 
 class TenantSpec(WireModel):
-    display_name: str | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=4096)
+    display_name: LineOrNone = Field(default=None, max_length=256)
+    description: TextOrNone = Field(default=None, max_length=4096)
     quota: Quota | None = None
 
 
 class ProjectSpec(WireModel):
-    display_name: str | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=4096)
+    display_name: LineOrNone = Field(default=None, max_length=256)
+    description: TextOrNone = Field(default=None, max_length=4096)
     quota: Quota | None = None
 
 

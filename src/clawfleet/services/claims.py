@@ -18,6 +18,7 @@ from clawfleet.core.errors import NotFound
 from clawfleet.domain.ids import new_run_id
 from clawfleet.domain.instances import Instance
 from clawfleet.domain.lifecycle import InstancePhase, RunState, StopRequest, TaskState, on_claim
+from clawfleet.domain.limits import MAX_TASK_TIMEOUT_SECONDS, clamp_seconds, deadline_after
 from clawfleet.services import quotas
 from clawfleet.services.dispatch_config import DispatchConfig
 from clawfleet.store.db import Database
@@ -107,14 +108,15 @@ class Claims:
                 )  # fmt: skip
                 if not moved:
                     continue
-                timeout = task.timeout_seconds
+                # Clamped: a timeout stored before it had a maximum must not fail every claim.
+                timeout = clamp_seconds(task.timeout_seconds, MAX_TASK_TIMEOUT_SECONDS)
                 rows.append({
                     "id": run_id, "task_id": task.id, "task_name": task.name, "attempt": attempt,
                     "tenant": task.tenant, "project": task.project,
                     "agent": instance.agent, "instance_id": instance_id,
                     "state": RunState.RUNNING.value, "last_seq": 1,
                     "queued_at": task.updated_at, "started_at": now, "lease_expires_at": lease,
-                    "deadline_at": now + timedelta(seconds=timeout) if timeout else None,
+                    "deadline_at": deadline_after(now, timeout),
                 })  # fmt: skip
                 claimed.append({
                     "id": run_id, "taskId": task.id, "attempt": attempt,

@@ -5,6 +5,10 @@ store and a contribution function of one resource's spec, so a write is checked 
 minus what the resource held before, plus what it asks for" against the tenant's and the
 project's limits. New dimensions (the LLM gateway's token and cost budgets) register here.
 ``concurrentRuns`` is enforced where runs are claimed (``services/dispatch.py``).
+
+Amounts are exact decimals (``domain.quantities``), read back through ``read_quantity``: a value
+stored before quantities had bounds counts as the maximum, so no stored record can turn a sum
+into infinity or NaN (which once let every check pass) or make a usage report fail.
 """
 
 from __future__ import annotations
@@ -12,53 +16,61 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.errors import QuotaExceeded
-from clawfleet.domain.quantities import parse_quantity
+from clawfleet.domain.quantities import read_quantity
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import Selector
 from clawfleet.store.repositories.resources import ResourceRepository
 
-
-def _replicas(spec: dict[str, Any]) -> int:
-    return 0 if spec.get("state") == "Stopped" else int(spec.get("replicas", 1))
+Contribution = Callable[[str, dict[str, Any], dict[str, Any]], Decimal]
 
 
-def _per_replica(field: str) -> Callable[[str, dict[str, Any], dict[str, Any]], float]:
-    def contribution(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> float:
+def _replicas(spec: dict[str, Any]) -> Decimal:
+    return Decimal(0) if spec.get("state") == "Stopped" else read_quantity(spec.get("replicas", 1))
+
+
+def _per_replica(field: str) -> Contribution:
+    def contribution(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> Decimal:
         if kind != "Agent":
-            return 0.0
+            return Decimal(0)
         amount = (spec.get("resources") or {}).get(field)
-        return _replicas(spec) * parse_quantity(amount)
+        return _replicas(spec) * read_quantity(amount)
 
     return contribution
 
 
-def _stored(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> float:
+def _stored(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> Decimal:
     size = len(json.dumps(spec, separators=(",", ":")))
     if kind == "Secret":
         size += sum(int(k.get("size", 0)) for k in status.get("keys", []))
-    return float(size)
+    return Decimal(size)
+
+
+def _agents(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> Decimal:
+    return Decimal(1 if kind == "Agent" else 0)
+
+
+def _instances(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> Decimal:
+    return _replicas(spec) if kind == "Agent" else Decimal(0)
 
 
 @dataclass(frozen=True)
 class Dimension:
     name: str  # as in the spec's quota (camelCase)
-    contribution: Callable[[str, dict[str, Any], dict[str, Any]], float]
+    contribution: Contribution
     unit: str = ""
 
 
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
-        Dimension("agents", lambda kind, spec, status: 1.0 if kind == "Agent" else 0.0),
-        Dimension(
-            "instances",
-            lambda kind, spec, status: float(_replicas(spec)) if kind == "Agent" else 0.0,
-        ),
+        Dimension("agents", _agents),
+        Dimension("instances", _instances),
         Dimension("cpu", _per_replica("cpu"), "CPUs"),
         Dimension("memory", _per_replica("memory"), "bytes"),
         Dimension("storedBytes", _stored, "bytes"),
@@ -77,8 +89,8 @@ async def _records(conn: AsyncConnection, tenant: str, project: str | None) -> l
     return found
 
 
-async def usage(conn: AsyncConnection, tenant: str, project: str | None) -> dict[str, float]:
-    totals = dict.fromkeys(DIMENSIONS, 0.0)
+async def usage(conn: AsyncConnection, tenant: str, project: str | None) -> dict[str, Decimal]:
+    totals = dict.fromkeys(DIMENSIONS, Decimal(0))
     for record in await _records(conn, tenant, project):
         for name, dimension in DIMENSIONS.items():
             totals[name] += dimension.contribution(record.key.kind, record.spec, record.status)
@@ -96,8 +108,8 @@ async def limits(conn: AsyncConnection, tenant: str, project: str | None) -> dic
     return dict((record.spec.get("quota") or {}) if record else {})
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}"
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 async def check(
@@ -111,7 +123,7 @@ async def check(
         return
     delta = {
         name: d.contribution(key.kind, *after)
-        - (d.contribution(key.kind, *before) if before else 0.0)
+        - (d.contribution(key.kind, *before) if before else Decimal(0))
         for name, d in DIMENSIONS.items()
     }
     growing = {name: amount for name, amount in delta.items() if amount > 0}
@@ -124,7 +136,7 @@ async def check(
             continue
         used = await usage(conn, key.tenant, project)
         for name, limit in checked.items():
-            maximum = parse_quantity(limit)
+            maximum = read_quantity(limit)
             if used[name] + growing[name] > maximum:
                 where = f"project {project!r}" if project else f"tenant {key.tenant!r}"
                 raise QuotaExceeded(
@@ -138,4 +150,6 @@ async def report(conn: AsyncConnection, tenant: str, project: str | None) -> dic
     """Quota and usage side by side, for `describe tenant` and `describe project`."""
     quota = await limits(conn, tenant, project)
     used = await usage(conn, tenant, project)
-    return {name: {"used": round(used[name], 3), "limit": quota.get(name)} for name in DIMENSIONS}
+    return {
+        name: {"used": float(round(used[name], 3)), "limit": quota.get(name)} for name in DIMENSIONS
+    }

@@ -76,7 +76,7 @@ def kind_hooks(box: SecretBox, tokens: TokenService, clock: Clock) -> dict[str, 
 def _parse_version(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²".isdigit()
         raise InvalidInput(
             f"metadata.resourceVersion {text[:40]!r} is not a version this server issued",
             [FieldError("metadata.resourceVersion", "must be a number", "invalid")],

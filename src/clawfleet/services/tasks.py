@@ -23,6 +23,7 @@ from clawfleet.core.errors import (
 from clawfleet.domain.ids import is_task_id, new_task_id
 from clawfleet.domain.kinds import AGENT
 from clawfleet.domain.lifecycle import CancelAction, RunState, TaskState, on_cancel
+from clawfleet.domain.limits import MAX_BACKOFF_SECONDS, MAX_TASK_TIMEOUT_SECONDS
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
 from clawfleet.domain.selectors import parse_selector
 from clawfleet.domain.tasks import Run, Task
@@ -113,9 +114,13 @@ class TaskService:
                     "agent": spec.agent, "selector": spec.selector, "prompt": spec.prompt,
                     "data": spec.data, "labels": dict(meta.labels), "priority": spec.priority,
                     "idempotency_key": key,
-                    "timeout_seconds": parse_duration(spec.timeout) if spec.timeout else None,
+                    "timeout_seconds": (
+                        parse_duration(spec.timeout, MAX_TASK_TIMEOUT_SECONDS)
+                        if spec.timeout
+                        else None
+                    ),
                     "max_attempts": spec.retry.max_attempts,
-                    "backoff_seconds": parse_duration(spec.retry.backoff),
+                    "backoff_seconds": parse_duration(spec.retry.backoff, MAX_BACKOFF_SECONDS),
                     "attempts": 0, "state": TaskState.PENDING.value, "cancel_requested": 0,
                     "created_by": ctx.principal.name, "created_at": now, "updated_at": now,
                 })  # fmt: skip

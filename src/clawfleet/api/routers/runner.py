@@ -7,8 +7,8 @@ from fastapi import APIRouter, Body
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.instances import InstanceId
-from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.runner import (
+    AckIn,
     AckOut,
     ClaimIn,
     ClaimOut,
@@ -27,10 +27,6 @@ from clawfleet.schemas.runner import (
 from clawfleet.services.runner_protocol import check_runner
 
 router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
-
-
-class AckIn(WireModel):
-    ids: list[int]
 
 
 @router.post(
