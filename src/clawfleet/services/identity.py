@@ -89,7 +89,7 @@ class IdentityService:
                 raise NotFound(f"user {name!r} not found; list users with `clawfleet user list`")
             await repo.update_user(user["id"], {"disabled": int(disabled), "updated_at": now})
             if disabled:
-                await repo.revoke_user_sessions(user["id"], now)
+                await repo.end_user_sessions(user["id"], now)
             verb = "disable" if disabled else "enable"
             await self.audit.record(conn, ctx, verb, "User", "", None, name)
             user.update(disabled=int(disabled))
