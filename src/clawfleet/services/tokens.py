@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import Unauthenticated
 from clawfleet.services.context import Principal
@@ -56,16 +58,23 @@ class TokenService:
         return token
 
     async def mint_key(
-        self, *, name: str, principal: str, role: str, tenant: str, expires_at: datetime | None
+        self,
+        conn: AsyncConnection,
+        *,
+        name: str,
+        principal: str,
+        role: str,
+        tenant: str,
+        expires_at: datetime | None,
     ) -> tuple[str, str]:
-        """An API key (service accounts); returns (key id, key). The key is shown once."""
+        """An API key (service accounts), written in the caller's transaction (the one that
+        checked its service account still exists); returns (key id, key), shown once."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = str(uuid.uuid4())
-        async with self.db.write() as conn:
-            await TokenRepository(conn).add(
-                id=token_id, name=name, token_hash=hash_token(token), principal=principal,
-                role=role, tenant=tenant, now=self.clock.now(), expires_at=expires_at,
-            )  # fmt: skip
+        await TokenRepository(conn).add(
+            id=token_id, name=name, token_hash=hash_token(token), principal=principal,
+            role=role, tenant=tenant, now=self.clock.now(), expires_at=expires_at,
+        )  # fmt: skip
         return token_id, token
 
     async def mint_runner(self, instance_id: str, tenant: str) -> tuple[str, str]:

@@ -68,9 +68,13 @@ class IdentityRepository:
     async def add_service_account(self, values: dict[str, Any]) -> None:
         await self.conn.execute(insert(service_accounts).values(**values))
 
-    async def service_account(self, tenant: str, name: str) -> dict[str, Any] | None:
+    async def service_account(
+        self, tenant: str, name: str, *, for_update: bool = False
+    ) -> dict[str, Any] | None:
         c = service_accounts.c
         query = select(service_accounts).where(c.tenant == tenant, c.name == name)
+        if for_update:
+            query = query.with_for_update()
         return as_dict((await self.conn.execute(query)).first())
 
     async def service_accounts(self, tenant: str | None) -> list[dict[str, Any]]:
