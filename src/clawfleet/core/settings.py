@@ -53,6 +53,10 @@ class ApiSettings(_Section):
     # Runners (role "runner") talk a lot: heartbeats, claims, event batches, completions.
     runner_rate_per_second: float = Field(2000.0, gt=0)
     runner_rate_burst: int = Field(4000, ge=1)
+    # Failed authentications (bad or revoked tokens) per client address; past them, the
+    # address's requests get 429 unless their token is known good (api/ratelimit.py).
+    auth_failure_rate_per_second: float = Field(1.0, gt=0)
+    auth_failure_burst: int = Field(30, ge=1)
 
 
 class SecretSettings(_Section):

@@ -30,6 +30,7 @@ def hash_token(token: str) -> str:
 
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
+KNOWN_SECONDS = 600.0  # how long an accepted token still counts as known (``is_known``)
 
 
 class TokenService:
@@ -41,6 +42,7 @@ class TokenService:
         self.db = db
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal, datetime | None]] = {}
+        self._known: dict[str, float] = {}  # digest -> known until (monotonic)
 
     async def mint(self, *, name: str, principal: str, role: str, tenant: str = "") -> str:
         """Create a token and return its plaintext, which is not kept anywhere."""
@@ -132,7 +134,16 @@ class TokenService:
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
         self._cache[digest] = (self.clock.monotonic() + CACHE_SECONDS, principal, row.expires_at)
+        if len(self._known) >= CACHE_MAX:
+            self._known.clear()
+        self._known[digest] = self.clock.monotonic() + KNOWN_SECONDS
         return principal
+
+    def is_known(self, token: str) -> bool:
+        """Whether this process accepted the token in the last ``KNOWN_SECONDS``, answered
+        without a database read. Not a check of the token: it may have been revoked since."""
+        known_until = self._known.get(hash_token(token))
+        return known_until is not None and known_until > self.clock.monotonic()
 
     async def is_valid(self, token: str) -> bool:
         try:
