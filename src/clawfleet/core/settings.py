@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.port}"
 
 
+# The variable that carries a runner's token where environments are private to an instance
+# (containers, Pods), and the one that names the inherited pipe it comes on instead where they
+# are not (local processes: any process of the same user reads /proc/<pid>/environ).
+RUNNER_TOKEN_VARIABLE = "CLAWFLEET_RUNNER_TOKEN"  # noqa: S105 - a variable name
+RUNNER_TOKEN_FD_VARIABLE = "CLAWFLEET_RUNNER_TOKEN_FD"  # noqa: S105 - a variable name
+
+
 class RunnerSettings(BaseSettings):
     """What ``clawfleet runner`` is started with. The runtime that launches an instance sets
     ``CLAWFLEET_RUNNER_SERVER``, ``CLAWFLEET_RUNNER_INSTANCE`` and ``CLAWFLEET_RUNNER_TOKEN`` (a
