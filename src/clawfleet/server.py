@@ -29,8 +29,8 @@ from clawfleet.core.errors import ConfigurationError
 from clawfleet.core.paths import (
     ADMIN_TOKEN_FILE,
     SECRET_KEY_FILE,
-    ensure_private_dir,
     read_private_file,
+    tighten_private_dir,
     write_private_file,
 )
 from clawfleet.core.settings import Settings
@@ -133,7 +133,8 @@ async def ensure_admin_token(settings: Settings, tokens: TokenService) -> str:
 
 async def build_control_plane(settings: Settings, clock: Clock | None = None) -> ControlPlane:
     clock = clock or SystemClock()
-    ensure_private_dir(settings.resolved_data_dir)
+    if changed := tighten_private_dir(settings.resolved_data_dir):
+        log.warning("took group and other access away from %s", ", ".join(changed))
     box = load_secret_box(settings)
     db = await prepare_database(settings)
     tokens = TokenService(db, clock)

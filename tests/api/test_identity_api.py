@@ -85,6 +85,29 @@ async def test_disabled_users_cannot_sign_in(
     assert (await login(anon, "alice")).status_code == 200
 
 
+async def test_enabling_a_disabled_user_does_not_revive_its_old_sessions(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    await make_user(api)
+    old = (await login(anon, "alice")).json()
+    old_access = {"Authorization": f"Bearer {old['accessToken']}"}
+    assert (await anon.get("/api/v1/whoami", headers=old_access)).status_code == 200
+
+    await api.post("/api/v1/users/alice/disable")
+    assert (await anon.get("/api/v1/whoami", headers=old_access)).status_code == 401
+    await api.post("/api/v1/users/alice/enable")
+
+    assert (await anon.get("/api/v1/whoami", headers=old_access)).status_code == 401
+    reused = await anon.post("/api/v1/auth/refresh", json={"refreshToken": old["refreshToken"]})
+    assert reused.status_code == 401
+    # a new sign-in works, and keeps working
+    fresh = (await login(anon, "alice")).json()
+    fresh_access = {"Authorization": f"Bearer {fresh['accessToken']}"}
+    assert (await anon.get("/api/v1/whoami", headers=fresh_access)).status_code == 200
+    renewed = await anon.post("/api/v1/auth/refresh", json={"refreshToken": fresh["refreshToken"]})
+    assert renewed.status_code == 200
+
+
 async def test_bad_user_input(api: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
     weak = await api.post("/api/v1/users", json={"name": "bob", "password": "short"})
     assert weak.status_code == 422 and weak.json()["errors"][0]["path"] == "password"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -110,7 +111,8 @@ def test_settings_defaults_are_the_documented_ones() -> None:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    api = {"rate_per_second": 0.5, "rate_burst": 5, "runner_rate_burst": 20}
+    api = {"rate_per_second": 0.5, "rate_burst": 5, "runner_rate_burst": 20,
+           "auth_failure_rate_per_second": 0.5, "auth_failure_burst": 3}  # fmt: skip
     return Settings(data_dir=tmp_path / "data", database={"url": db_url}, api=api)
 
 
@@ -175,3 +177,62 @@ async def test_limits_can_be_switched_off(plane: ControlPlane, clock: FakeClock)
     ) as client:
         for _ in range(5):
             assert (await client.get("/api/v1/whoami")).status_code == 200
+
+
+def _app_at(plane: ControlPlane, settings: Settings, clock: FakeClock, address: str) -> Any:
+    """A client of the real app, with the settings' limits on the fake clock, from ``address``."""
+    state = dataclasses.replace(
+        plane.app.state.api, rate_limits=RateLimits.from_settings(settings.api), clock=clock
+    )
+    transport = httpx.ASGITransport(app=create_app(state), client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://clawfleet.test")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_failed_authentications_are_throttled_per_address(
+    plane: ControlPlane, settings: Settings, clock: FakeClock
+) -> None:
+    admin = _bearer(plane.admin_token)
+    unseen = _bearer(
+        await plane.app.state.api.tokens.mint(name="new", principal="new", role="admin")
+    )
+    guesses = [_bearer(f"cf_guess{n}") for n in range(6)]
+    async with (
+        _app_at(plane, settings, clock, "10.0.0.7") as guesser,
+        _app_at(plane, settings, clock, "10.0.0.8") as bystander,
+    ):
+        assert (await guesser.get("/api/v1/whoami", headers=admin)).status_code == 200
+        statuses = [(await guesser.get("/api/v1/whoami", headers=g)).status_code for g in guesses]
+
+        assert statuses == [401, 401, 401, 429, 429, 429]
+        refused = await guesser.get("/api/v1/whoami", headers=guesses[0])
+        assert refused.json()["code"] == "rate-limited"
+        assert refused.headers["retry-after"] == "2"  # one failure more at 0.5/s
+        # a token this server accepted lately still gets in; one it never saw waits
+        assert (await guesser.get("/api/v1/whoami", headers=admin)).status_code == 200
+        assert (await guesser.get("/api/v1/whoami", headers=unseen)).status_code == 429
+        # other addresses are not throttled
+        assert (await bystander.get("/api/v1/whoami", headers=unseen)).status_code == 200
+        assert (await bystander.get("/api/v1/whoami", headers=guesses[0])).status_code == 401
+
+        clock.advance(2.0)
+        assert (await guesser.get("/api/v1/whoami", headers=guesses[0])).status_code == 401
+        assert (await guesser.get("/api/v1/whoami", headers=guesses[0])).status_code == 429
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_throttled_address_keeps_its_signed_in_users(
+    plane: ControlPlane, settings: Settings, clock: FakeClock, api: httpx.AsyncClient
+) -> None:
+    password = "correct horse battery staple"
+    await api.post("/api/v1/users", json={"name": "alice", "password": password})
+    async with _app_at(plane, settings, clock, "10.0.0.7") as client:
+        session = await client.post(
+            "/api/v1/auth/login", json={"username": "alice", "password": password}
+        )
+        alice = _bearer(session.json()["accessToken"])
+        for n in range(4):
+            await client.get("/api/v1/whoami", headers=_bearer(f"not.a.jwt{n}"))
+        assert (await client.get("/api/v1/whoami", headers=_bearer("x.y.z"))).status_code == 429
+
+        assert (await client.get("/api/v1/whoami", headers=alice)).status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.api.test_identity_api import login, make_user
 from tests.factories import agent, project, secret, tenant
 
 ACME = {"tenant": "acme"}
@@ -97,3 +98,56 @@ async def test_a_blocked_project_delete_names_what_it_holds(api: httpx.AsyncClie
         "project 'web' still has 2 Secrets; delete them first "
         "(`clawfleet get secrets --tenant acme --project web`)"
     )
+
+
+async def test_a_service_account_needs_its_tenant_to_exist(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    refused = await api.post("/api/v1/serviceaccounts", params=ACME, json={"name": "ci"})
+
+    assert refused.status_code == 404 and refused.json()["code"] == "not-found"
+    assert "tenant 'acme' not found" in refused.json()["detail"]
+    # nothing waits for a tenant of that name to come
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    assert (await api.get("/api/v1/serviceaccounts", params=ACME)).json()["items"] == []
+
+
+async def test_nothing_of_a_deleted_tenant_passes_to_a_new_one_of_the_same_name(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    await make_user(api)
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    old_key = await _service_account_key(api)
+    binding = {
+        "kind": "RoleBinding",
+        "metadata": {"name": "grants", "tenant": "acme"},
+        "spec": {
+            "role": "developer",
+            "subjects": [
+                {"kind": "User", "name": "alice"},
+                {"kind": "ServiceAccount", "name": "ci"},
+            ],
+        },
+    }
+    assert (await api.post("/api/v1/apply", json=binding)).status_code == 201
+    await api.delete("/api/v1/rolebindings/grants", params=ACME)
+    assert (await api.delete("/api/v1/tenants/acme")).status_code == 200
+    assert (await anon.get("/api/v1/whoami", headers=old_key)).status_code == 401
+    # a deleted tenant takes no new service accounts either
+    late = await api.post("/api/v1/serviceaccounts", params=ACME, json={"name": "ci"})
+    assert late.status_code == 404
+
+    await api.post("/api/v1/tenants", json=tenant("acme"))
+    await api.post("/api/v1/projects", json=project("web", tenant="acme"))
+    new_key = await _service_account_key(api)
+
+    assert (await anon.get("/api/v1/whoami", headers=old_key)).status_code == 401
+    session = (await login(anon, "alice")).json()
+    alice = {"Authorization": f"Bearer {session['accessToken']}"}
+    for headers in (alice, new_key):
+        me = (await anon.get("/api/v1/whoami", headers=headers)).json()
+        assert me["bindings"] == []
+        agents = await anon.get(
+            "/api/v1/agents", params={**ACME, "project": "web"}, headers=headers
+        )
+        assert agents.status_code == 404

@@ -369,3 +369,24 @@ async def test_a_stopping_runner_that_heartbeats_but_never_exits_is_stopped_in_t
         await fleet.reconcile()
     assert (await fleet.instance(name))["status"]["phase"] == "Stopped"
     assert await fleet.reasons(name) == ["Launched", "StopRequested", "Stopping", "Stopped"]
+
+
+async def test_a_large_replica_count_is_launched_in_steps(fleet: Fleet) -> None:
+    await fleet.agent("many", replicas=45)
+
+    await fleet.reconcile(2)  # nothing registered: no more launches than max_starting
+    assert len(fleet.runtime.launched) == 20  # max_starting, by default
+    status = await fleet.agent_status("many")
+    assert (status["replicas"], status["instances"]) == (45, 20)
+
+    await fleet.register()
+    await fleet.reconcile()
+    assert len(fleet.runtime.launched) == 40
+    await fleet.register()
+    await fleet.reconcile()
+    assert len(fleet.runtime.launched) == 45
+    await fleet.register()
+    await fleet.heartbeat()
+    await fleet.reconcile()
+    status = await fleet.agent_status("many")
+    assert (status["instances"], status["readyReplicas"]) == (45, 45)

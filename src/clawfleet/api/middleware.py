@@ -8,6 +8,7 @@ probes and sign-in needs a valid bearer token before any body is read or any han
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -16,10 +17,21 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clawfleet.api.problems import error_response
-from clawfleet.api.ratelimit import RateLimitMiddleware, RateLimits
+from clawfleet.api.ratelimit import (
+    FailedAuthThrottle,
+    RateLimitMiddleware,
+    RateLimits,
+    client_address,
+)
 from clawfleet.api.state import ApiState
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import Forbidden, PayloadTooLarge, TemporaryError, Unauthenticated
+from clawfleet.core.errors import (
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    TemporaryError,
+    Unauthenticated,
+)
 from clawfleet.core.logging import principal_var, request_id_var
 
 log = logging.getLogger("clawfleet.api.access")
@@ -152,8 +164,9 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class AuthenticationMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, rate_limits: RateLimits, clock: Clock) -> None:
         self.app = app
+        self.failures = FailedAuthThrottle(rate_limits, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
@@ -167,8 +180,20 @@ class AuthenticationMiddleware:
                     "this endpoint needs a bearer token (Authorization: Bearer ...); "
                     "the local admin token is in <data dir>/admin-token"
                 )
-            principal = await state.sessions.authenticate(token)
-        except (Unauthenticated, TemporaryError) as exc:
+            address = client_address(scope)
+            wait = self.failures.wait(address)
+            if wait > 0 and not state.sessions.vouched_for(token):
+                raise RateLimited(
+                    f"too many failed authentications from {address}; "
+                    f"retry after {max(1, math.ceil(wait))}s",
+                    retry_after=wait,
+                )
+            try:
+                principal = await state.sessions.authenticate(token)
+            except Unauthenticated:
+                self.failures.failed(address)
+                raise
+        except (Unauthenticated, RateLimited, TemporaryError) as exc:
             await error_response(exc)(scope, receive, send)
             return
         if principal.role == "runner" and not _runner_may(principal.name, scope["path"]):
@@ -191,9 +216,10 @@ def install_middleware(
     app: Any, max_body_bytes: int, rate_limits: RateLimits, clock: Clock
 ) -> None:
     # Starlette runs the last added outermost: request id, then auth (so no body is buffered
-    # for an anonymous caller), then the rate limit (it needs the principal, and a refused
-    # caller's body is never buffered either), then the body limit.
+    # for an anonymous caller; it throttles failed authentications itself), then the rate
+    # limit (it needs the principal, and a refused caller's body is never buffered either),
+    # then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RateLimitMiddleware, limits=rate_limits, clock=clock)
-    app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(AuthenticationMiddleware, rate_limits=rate_limits, clock=clock)
     app.add_middleware(RequestContextMiddleware)

@@ -105,6 +105,14 @@ class RateLimiter:
         bucket.refusing = wait > 0
         return wait
 
+    def wait(self, key: str) -> float:
+        """The seconds until ``key``'s bucket holds a token again, spending nothing; 0.0 if it
+        holds one now (or ``key`` has no bucket)."""
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.tokens >= 1:
+            return 0.0
+        return (1 - bucket.tokens) / bucket.rate
+
     def _sweep(self) -> None:
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
@@ -124,6 +132,8 @@ class RateLimits:
     burst: int = 1000
     runner_rate_per_second: float = 2000.0
     runner_burst: int = 4000
+    auth_failure_rate_per_second: float = 1.0
+    auth_failure_burst: int = 30
     max_keys: int = MAX_KEYS
 
     @classmethod
@@ -134,7 +144,46 @@ class RateLimits:
             burst=api.rate_burst,
             runner_rate_per_second=api.runner_rate_per_second,
             runner_burst=api.runner_rate_burst,
+            auth_failure_rate_per_second=api.auth_failure_rate_per_second,
+            auth_failure_burst=api.auth_failure_burst,
         )
+
+
+class FailedAuthThrottle:
+    """Failed authentications per client address, in a token bucket of their own.
+
+    Authentication runs before the per-principal limit, so without this a caller with bad
+    tokens would never be limited: every guess would cost a hash and a database read. Once an
+    address has spent its failures, its requests are refused with 429 before their token is
+    looked up, unless the token is vouched for without a read
+    (``SessionService.vouched_for``), so the address's legitimate clients keep working.
+    """
+
+    def __init__(self, limits: RateLimits, clock: Clock) -> None:
+        self.limits = limits
+        self.limiter = RateLimiter(clock, max_keys=limits.max_keys)
+
+    def wait(self, address: str) -> float:
+        """Seconds until the address may fail again; 0.0 when it is not throttled."""
+        return self.limiter.wait(_failures_of(address)) if self.limits.enabled else 0.0
+
+    def failed(self, address: str) -> None:
+        if self.limits.enabled:
+            limits = self.limits
+            self.limiter.acquire(
+                _failures_of(address),
+                limits.auth_failure_rate_per_second,
+                limits.auth_failure_burst,
+            )
+
+
+def _failures_of(address: str) -> str:
+    return f"failed authentications from address {address}"
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class RateLimitMiddleware:
@@ -172,8 +221,7 @@ class RateLimitMiddleware:
         limits = self.limits
         principal: Any = (scope.get("state") or {}).get("principal")
         if principal is None:
-            client = scope.get("client")
-            key = f"address {client[0] if client else 'unknown'}"
+            key = f"address {client_address(scope)}"
             return key, limits.rate_per_second, limits.burst
         tenant = getattr(principal, "tenant", "") or ""
         key = f"principal {tenant + '/' if tenant else ''}{principal.name}"

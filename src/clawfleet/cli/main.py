@@ -82,8 +82,12 @@ def runner() -> None:
     from clawfleet.core.logging import configure_logging
     from clawfleet.core.settings import load_runner_settings
     from clawfleet.runner.main import run_runner
+    from clawfleet.runner.secrecy import forbid_inspection, take_token
 
-    settings = load_runner_settings()
+    # Before the token is read: from now on no process of this user can read our memory.
+    forbid_inspection()
+    token = take_token(os.environ)
+    settings = load_runner_settings(**({"token": token} if token is not None else {}))
     # The token leaves the environment before anything else happens: every process the runner
     # starts (the agent program above all) inherits os.environ, and must never see it.
     os.environ.pop("CLAWFLEET_RUNNER_TOKEN", None)

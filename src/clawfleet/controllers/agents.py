@@ -6,7 +6,9 @@ it wants, and then, instance by instance, observes (the runtime's report, the ru
 asks the pure ``instance_plan.plan_instance`` what to do and does it: launch, relaunch after a
 crash-loop backoff, replace an instance that went silent (Lost) or runs another revision (only
 while idle), drain and stop. Then it launches missing instances, asks extra ones to stop and
-writes the agent's status. Instances of deleted agents are stopped. All of it is idempotent,
+writes the agent's status. New instances are paced: at most ``max_starting`` are launched and
+not yet registered at once, across all agents, and the status shows how far an agent got.
+Instances of deleted agents are stopped. All of it is idempotent,
 and it re-adopts live instances after a control-plane restart because it only ever trusts
 what the runtime reports for a stored handle.
 
@@ -100,6 +102,7 @@ class AgentController(Controller):
         self._busy_seen: dict[str, datetime] = {}  # agent uid -> last pass it had work
         self.collected_orphans = False
         self._prune_at = 0.0  # monotonic time of the next look for stopped instances
+        self._launch_room = 0  # new instances this pass may still launch (``max_starting``)
         self.executor = InstanceExecutor(
             clock, notifier, agents=agents, instances=instances, tokens=tokens,
             dispatcher=dispatcher, runtimes=runtimes, config=config,
@@ -117,6 +120,10 @@ class AgentController(Controller):
             else:
                 await self.executor.stop(instance, "AgentDeleted")
         self._busy_seen = {uid: t for uid, t in self._busy_seen.items() if uid in known}
+        starting = sum(
+            i.phase in (InstancePhase.PENDING, InstancePhase.STARTING) for i in instances
+        )
+        self._launch_room = max(0, self.config.max_starting - starting)
         if not self.collected_orphans:
             await self._collect_orphans(await self.instances.known_ids())
 
@@ -198,7 +205,10 @@ class AgentController(Controller):
             )
         active = [i for i in live if i.stop_requested is not StopRequest.STOP]
         if len(active) < desired:
-            for _ in range(desired - len(active)):
+            # Paced: the rest come on later passes, as launched ones register.
+            launches = min(desired - len(active), self._launch_room)
+            self._launch_room -= launches
+            for _ in range(launches):
                 created = await self.instances.create(agent, runtime.name)
                 live.append(await self.executor.launch(agent, spec, created))
         elif len(active) > desired:

@@ -20,3 +20,6 @@ class AgentControllerConfig:
     stop_grace: float = 5.0
     sleeping_idle: float = 30.0  # idle seconds before a woken Sleeping agent sleeps again
     stopped_retention: float = 3600.0  # seconds a stopped instance's logs stay readable
+    # Instances launched and not registered yet, across all agents: past it, new instances wait
+    # for the next passes, so `replicas: 1000` starts in steps, not as 1000 processes at once.
+    max_starting: int = 20

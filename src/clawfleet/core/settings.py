@@ -53,6 +53,10 @@ class ApiSettings(_Section):
     # Runners (role "runner") talk a lot: heartbeats, claims, event batches, completions.
     runner_rate_per_second: float = Field(2000.0, gt=0)
     runner_rate_burst: int = Field(4000, ge=1)
+    # Failed authentications (bad or revoked tokens) per client address; past them, the
+    # address's requests get 429 unless their token is known good (api/ratelimit.py).
+    auth_failure_rate_per_second: float = Field(1.0, gt=0)
+    auth_failure_burst: int = Field(30, ge=1)
 
 
 class SecretSettings(_Section):
@@ -128,6 +132,13 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+
+# The variable that carries a runner's token where environments are private to an instance
+# (containers, Pods), and the one that names the inherited pipe it comes on instead where they
+# are not (local processes: any process of the same user reads /proc/<pid>/environ).
+RUNNER_TOKEN_VARIABLE = "CLAWFLEET_RUNNER_TOKEN"  # noqa: S105 - a variable name
+RUNNER_TOKEN_FD_VARIABLE = "CLAWFLEET_RUNNER_TOKEN_FD"  # noqa: S105 - a variable name
 
 
 class RunnerSettings(BaseSettings):

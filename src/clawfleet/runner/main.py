@@ -1,8 +1,9 @@
 """The runner process, ``clawfleet runner``: the process beside every agent.
 
 Started by a runtime with ``CLAWFLEET_RUNNER_SERVER``, ``CLAWFLEET_RUNNER_INSTANCE`` and
-``CLAWFLEET_RUNNER_TOKEN`` in its environment, which the entry point reads once into
-``RunnerSettings`` and removes the token from at once, so no agent program inherits it. The work
+``CLAWFLEET_RUNNER_TOKEN`` in its environment (the local runtime hands the token over on a pipe
+instead, ``runner/secrecy.py``), which the entry point reads once into ``RunnerSettings`` and
+removes the token from at once, so no agent program inherits it. The work
 is ``runner.loops.Runner``; this module wires it to the control plane, to SIGTERM/SIGINT (stop
 and drain) and to an exit status that says how it ended (``RunnerExit``).
 """

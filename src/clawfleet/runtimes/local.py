@@ -4,7 +4,9 @@ It is what ``clawfleet up`` uses on a laptop, so it must survive its own restart
 lives in ``root/<instance_id>/`` with a metadata file naming its pid and start time, and writes its
 own log file, so a new control-plane process finds, inspects, stops and reads the logs of
 Instances an earlier one launched (and does not launch duplicates). The environment, which may
-carry secrets, reaches only the process: it is never written to disk by the runtime.
+carry secrets, reaches only the process: it is never written to disk by the runtime. The
+runner's token is not in it at all, but on an inherited pipe, since /proc shows a process's
+environment to every process of the same user, agent programs included.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from clawfleet.core.clock import Clock, SystemClock
 from clawfleet.core.errors import InvalidInput, PermanentError, TemporaryError
+from clawfleet.core.settings import RUNNER_TOKEN_FD_VARIABLE, RUNNER_TOKEN_VARIABLE
 from clawfleet.runtimes import local_logs as logfiles
 from clawfleet.runtimes.base import (
     INSTANCE_LABEL,
@@ -109,7 +112,10 @@ class LocalRuntime:
         except OSError as exc:
             raise translate_os_error(exc, f"cannot create {paths.dir}") from exc
         try:
-            child = spawn(spec.command, env=spec.env, cwd=paths.work, log_path=paths.log)
+            env, handover = _without_runner_token(spec.env)
+            child = spawn(
+                spec.command, env=env, cwd=paths.work, log_path=paths.log, handover=handover
+            )
         except (PermanentError, TemporaryError):
             if fresh:
                 shutil.rmtree(paths.dir, ignore_errors=True)
@@ -339,6 +345,14 @@ class LocalRuntime:
     def _reap_children(self) -> None:
         for child in self._children.values():
             reap(child)
+
+
+def _without_runner_token(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment without the runner's token, and the token to hand over on a pipe: every
+    process of the same user can read a process's /proc/<pid>/environ, an agent program too."""
+    rest = dict(env)
+    token = rest.pop(RUNNER_TOKEN_VARIABLE, None)
+    return rest, ({RUNNER_TOKEN_FD_VARIABLE: token} if token is not None else {})
 
 
 def _missing(handle: Handle) -> Observation:

@@ -108,29 +108,45 @@ def describe_exit(exit_code: int | None, exit_signal: int | None) -> str:
 
 
 def spawn(
-    command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    handover: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``command`` in a new session writing stdout and stderr to ``log_path``.
 
     The child gets exactly ``env`` (nothing of the control plane's environment), no stdin and
-    none of our other file descriptors. A bare program name is looked up on ``env['PATH']``
-    (or the system default path). PermanentError if the program cannot be executed,
-    TemporaryError for resource shortages (too many processes or open files, ...).
+    none of our other file descriptors, except one pipe per ``handover`` item: the value is
+    written into it, and the variable named by the key holds the child's descriptor of it
+    (for secrets that must not sit in the child's environment, which /proc shows to every
+    process of the user). A bare program name is looked up on ``env['PATH']`` (or the system
+    default path). PermanentError if the program cannot be executed, TemporaryError for
+    resource shortages (too many processes or open files, ...).
     """
+    env = dict(env)
+    pipes: list[int] = []
     try:
+        for variable, value in (handover or {}).items():
+            pipes.append(_pipe_holding(value.encode()))
+            env[variable] = str(pipes[-1])
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
+        for fd in pipes:
+            os.close(fd)
         raise translate_os_error(exc, f"cannot open log file {log_path}") from exc
     try:
         return subprocess.Popen(  # noqa: S603 - running the caller's command is the point
             list(command),
             cwd=cwd,
-            env=dict(env),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
             stderr=log_fd,
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(pipes),
         )
     except OSError as exc:
         raise translate_os_error(
@@ -141,6 +157,18 @@ def spawn(
         ) from exc
     finally:
         os.close(log_fd)
+        for fd in pipes:
+            os.close(fd)
+
+
+def _pipe_holding(data: bytes) -> int:
+    """The read end of a pipe that holds ``data`` and is closed for writing (EOF after it)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)  # shorter than the pipe's buffer: this does not block
+    finally:
+        os.close(write_fd)
+    return read_fd
 
 
 def translate_os_error(exc: OSError, what: str, *, hint: str = "") -> ClawfleetError:

@@ -14,10 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import AlreadyExists, FieldError, InvalidInput, NotFound
 from clawfleet.domain.names import name_problem
+from clawfleet.domain.resources import ResourceKey
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
@@ -26,6 +28,7 @@ from clawfleet.services.tokens import TokenService
 from clawfleet.services.views import format_time
 from clawfleet.store.db import Database
 from clawfleet.store.repositories.identity import IdentityRepository
+from clawfleet.store.repositories.resources import ResourceRepository
 
 
 def _check_password(password: str) -> None:
@@ -89,7 +92,7 @@ class IdentityService:
                 raise NotFound(f"user {name!r} not found; list users with `clawfleet user list`")
             await repo.update_user(user["id"], {"disabled": int(disabled), "updated_at": now})
             if disabled:
-                await repo.revoke_user_sessions(user["id"], now)
+                await repo.end_user_sessions(user["id"], now)
             verb = "disable" if disabled else "enable"
             await self.audit.record(conn, ctx, verb, "User", "", None, name)
             user.update(disabled=int(disabled))
@@ -109,6 +112,7 @@ class IdentityService:
         row = {"id": str(uuid.uuid4()), "tenant": tenant, "name": name,
                "description": description[:1024], "created_at": self.clock.now()}  # fmt: skip
         async with self.db.write() as conn:
+            await _require_tenant(conn, tenant)
             repo = IdentityRepository(conn)
             if await repo.service_account(tenant, name) is not None:
                 raise AlreadyExists(f"service account {name!r} already exists in tenant {tenant!r}")
@@ -149,14 +153,20 @@ class IdentityService:
     ) -> dict[str, Any]:
         row = await self._service_account(ctx, name, Verb.UPDATE)
         expires_at = self.clock.now() + timedelta(seconds=expires_in) if expires_in else None
-        key_id, key = await self.tokens.mint_key(
-            name=f"key:{row['tenant']}/{row['name']}",
-            principal=service_account_principal(row["tenant"], row["name"]),
-            role="serviceaccount",
-            tenant=row["tenant"],
-            expires_at=expires_at,
-        )
         async with self.db.write() as conn:
+            # Locked again in the key's transaction: a tenant delete in between would otherwise
+            # leave a key for an account that is gone, to pass to a later one of the same name.
+            repo = IdentityRepository(conn)
+            if await repo.service_account(row["tenant"], name, for_update=True) is None:
+                raise NotFound(f"service account {name!r} in tenant {row['tenant']!r} not found")
+            key_id, key = await self.tokens.mint_key(
+                conn,
+                name=f"key:{row['tenant']}/{row['name']}",
+                principal=service_account_principal(row["tenant"], row["name"]),
+                role="serviceaccount",
+                tenant=row["tenant"],
+                expires_at=expires_at,
+            )
             await self.audit.record(
                 conn, ctx, "mint-key", "ServiceAccount", row["tenant"], None, name, {"key": key_id}
             )
@@ -187,6 +197,17 @@ class IdentityService:
                 name,
                 {"key": key_id},
             )
+
+
+async def _require_tenant(conn: AsyncConnection, tenant: str) -> None:
+    """Refuse a service account in a tenant that does not exist. Left in place, it would wait
+    for a later tenant of that name and gain its bindings. The tenant row is locked, so a
+    tenant delete (which deletes its service accounts) cannot pass this check unseen."""
+    if await ResourceRepository(conn).get(ResourceKey("Tenant", "", "", tenant), for_update=True):
+        return
+    raise NotFound(
+        f"tenant {tenant!r} not found; create the tenant first (`clawfleet get tenants`)"
+    )
 
 
 def service_account_principal(tenant: str, name: str) -> str:

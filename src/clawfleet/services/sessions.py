@@ -3,9 +3,10 @@ that turns a bearer token into a principal.
 
 A login returns a short-lived signed access token (JWT, HS256, key derived from the secret key so
 every replica shares it) and an opaque refresh token, stored hashed and replaced on every
-refresh. Token times come from the injected clock, so expiry is tested in fake time. Failed
-sign-ins are throttled per user name and per client address, and say nothing about which part
-was wrong.
+refresh. Each access token names its user's session generation, which disabling moves on, so
+nothing signed before a disable works after it. Token times come from the injected clock, so
+expiry is tested in fake time. Failed sign-ins are throttled per user name and per client
+address, and say nothing about which part was wrong.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REFRESH_SECONDS = 30 * 24 * 3600
 REFRESH_PREFIX = "cf_r_"  # shaped like a token, so log redaction always catches it
 LOGIN_ATTEMPTS = 5  # failures per window, per user name and per client address
 LOGIN_WINDOW = 60.0
-USER_CHECK_SECONDS = 5.0  # how long "this user is enabled" is trusted without a read
+USER_CHECK_SECONDS = 5.0  # how long a user's session generation is trusted without a read
 BAD_CREDENTIALS = "invalid user name or password"
 
 
@@ -86,7 +87,8 @@ class SessionService:
         self.hasher = PasswordHasher()
         self.throttle = LoginThrottle(clock)
         self._signing_key = box.derive("sessions")
-        self._users: dict[str, tuple[float, bool]] = {}  # user id -> (checked until, enabled)
+        # user id -> (checked until, session generation, or None if the user may not sign in)
+        self._users: dict[str, tuple[float, int | None]] = {}
         self._dummy: str | None = None  # a hash to verify against for unknown users
 
     # -- authentication of every request -------------------------------------------------
@@ -99,16 +101,29 @@ class SessionService:
             principal = await self._verify_access(token)
         return await self.bindings.attach(principal)
 
-    async def _verify_access(self, token: str) -> Principal:
+    def vouched_for(self, token: str) -> bool:
+        """Whether the token is one this control plane issued, told without a database read:
+        an access token whose signature holds, or an API key or runner token accepted in the
+        last few minutes. Callers at an address throttled for failed authentications get in
+        with nothing else, so a flood of guesses costs no reads and locks nobody out."""
+        if token.startswith(TOKEN_PREFIX):
+            return self.tokens.is_known(token)
         try:
-            claims = jwt.decode(
+            self._decode(token)
+        except Unauthenticated:
+            return False
+        return True
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            return jwt.decode(
                 token,
                 self._signing_key,
                 algorithms=["HS256"],
                 issuer="clawfleet",
                 # PyJWT would compare the times with the real time; ours is the clock's.
                 options={
-                    "require": ["exp", "iat", "sub", "uid", "typ"],
+                    "require": ["exp", "iat", "sub", "uid", "typ", "gen"],
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
@@ -116,6 +131,9 @@ class SessionService:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid token") from exc
+
+    async def _verify_access(self, token: str) -> Principal:
+        claims = self._decode(token)
         issued, expires = claims["iat"], claims["exp"]
         if not isinstance(issued, int) or not isinstance(expires, int):
             raise Unauthenticated("invalid token")
@@ -124,19 +142,24 @@ class SessionService:
             raise Unauthenticated("session expired; sign in again (`clawfleet login`)")
         if issued > now or claims.get("typ") != "access":
             raise Unauthenticated("invalid token")
-        if not await self._user_enabled(str(claims["uid"])):
+        # A token of an earlier generation was issued before the user was last disabled.
+        generation = await self._session_generation(str(claims["uid"]))
+        if generation is None or claims["gen"] != generation:
             raise Unauthenticated("invalid token")
         return Principal(name=f"user:{claims['sub']}", role="user", token_id=str(claims["uid"]))
 
-    async def _user_enabled(self, user_id: str) -> bool:
+    async def _session_generation(self, user_id: str) -> int | None:
+        """The user's current session generation; None if it is disabled or gone."""
         cached = self._users.get(user_id)
         if cached and cached[0] > self.clock.monotonic():
             return cached[1]
         async with self.db.read() as conn:
             row = await IdentityRepository(conn).user_by_id(user_id)
-        enabled = row is not None and not row["disabled"]
-        self._users[user_id] = (self.clock.monotonic() + USER_CHECK_SECONDS, enabled)
-        return enabled
+        generation = None if row is None or row["disabled"] else int(row["session_generation"])
+        if len(self._users) > 100_000:
+            self._users.clear()
+        self._users[user_id] = (self.clock.monotonic() + USER_CHECK_SECONDS, generation)
+        return generation
 
     def forget_user(self, user_id: str) -> None:
         """Check the user again on its next request (it was just disabled or enabled)."""
@@ -147,7 +170,8 @@ class SessionService:
     def _access_token(self, user: dict[str, Any]) -> str:
         now = int(self.clock.now().timestamp())
         claims = {"iss": "clawfleet", "sub": user["name"], "uid": user["id"], "typ": "access",
-                  "iat": now, "exp": now + ACCESS_SECONDS}  # fmt: skip
+                  "gen": int(user["session_generation"]), "iat": now,
+                  "exp": now + ACCESS_SECONDS}  # fmt: skip
         return jwt.encode(claims, self._signing_key, algorithm="HS256")
 
     async def _session(self, conn: Any, user: dict[str, Any], now: datetime) -> dict[str, Any]:

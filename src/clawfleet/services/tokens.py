@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from clawfleet.core.clock import Clock
 from clawfleet.core.errors import Unauthenticated
 from clawfleet.services.context import Principal
@@ -28,6 +30,7 @@ def hash_token(token: str) -> str:
 
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
+KNOWN_SECONDS = 600.0  # how long an accepted token still counts as known (``is_known``)
 
 
 class TokenService:
@@ -39,6 +42,7 @@ class TokenService:
         self.db = db
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal, datetime | None]] = {}
+        self._known: dict[str, float] = {}  # digest -> known until (monotonic)
 
     async def mint(self, *, name: str, principal: str, role: str, tenant: str = "") -> str:
         """Create a token and return its plaintext, which is not kept anywhere."""
@@ -56,16 +60,23 @@ class TokenService:
         return token
 
     async def mint_key(
-        self, *, name: str, principal: str, role: str, tenant: str, expires_at: datetime | None
+        self,
+        conn: AsyncConnection,
+        *,
+        name: str,
+        principal: str,
+        role: str,
+        tenant: str,
+        expires_at: datetime | None,
     ) -> tuple[str, str]:
-        """An API key (service accounts); returns (key id, key). The key is shown once."""
+        """An API key (service accounts), written in the caller's transaction (the one that
+        checked its service account still exists); returns (key id, key), shown once."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = str(uuid.uuid4())
-        async with self.db.write() as conn:
-            await TokenRepository(conn).add(
-                id=token_id, name=name, token_hash=hash_token(token), principal=principal,
-                role=role, tenant=tenant, now=self.clock.now(), expires_at=expires_at,
-            )  # fmt: skip
+        await TokenRepository(conn).add(
+            id=token_id, name=name, token_hash=hash_token(token), principal=principal,
+            role=role, tenant=tenant, now=self.clock.now(), expires_at=expires_at,
+        )  # fmt: skip
         return token_id, token
 
     async def mint_runner(self, instance_id: str, tenant: str) -> tuple[str, str]:
@@ -123,7 +134,16 @@ class TokenService:
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
         self._cache[digest] = (self.clock.monotonic() + CACHE_SECONDS, principal, row.expires_at)
+        if len(self._known) >= CACHE_MAX:
+            self._known.clear()
+        self._known[digest] = self.clock.monotonic() + KNOWN_SECONDS
         return principal
+
+    def is_known(self, token: str) -> bool:
+        """Whether this process accepted the token in the last ``KNOWN_SECONDS``, answered
+        without a database read. Not a check of the token: it may have been revoked since."""
+        known_until = self._known.get(hash_token(token))
+        return known_until is not None and known_until > self.clock.monotonic()
 
     async def is_valid(self, token: str) -> bool:
         try:

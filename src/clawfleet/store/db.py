@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from clawfleet.core.errors import TemporaryError
 from clawfleet.store.inline import InlineConnection
+
+log = logging.getLogger(__name__)
 
 _WRITE = "clawfleet_write"
 
@@ -40,6 +45,25 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_sqlite_files(url: str) -> None:
+    """Create the database file 0600 before SQLite opens it, and tighten an existing one and
+    its WAL and shared-memory files to 0600: SQLite gives the files it creates the mode of the
+    database file, and the database holds prompts, results and the audit log."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    changed = []
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+            if mode & 0o077:
+                os.chmod(name, mode & 0o700)
+                changed.append(f"{name} {mode:04o} -> {mode & 0o700:04o}")
+    if changed:
+        log.warning("took group and other access away from %s", ", ".join(changed))
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get(_WRITE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -53,6 +77,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.inline: Engine | None = None
         if self.is_sqlite:
+            _private_sqlite_files(url)
             self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size)
             self.inline = create_engine(url.replace("+aiosqlite", "+pysqlite"), pool_size=pool_size)
             for engine in (self.engine.sync_engine, self.inline):

@@ -266,6 +266,8 @@ users = Table(
     Column("name", String(63), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("disabled", Integer, nullable=False),
+    # Bumped on every disable; an access token of an earlier generation is refused for good.
+    Column("session_generation", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -27,6 +27,8 @@ from typing import IO
 import httpx
 
 from clawfleet.core.paths import ADMIN_TOKEN_FILE
+from clawfleet.runtimes.local_process import is_alive
+from clawfleet.runtimes.local_records import CorruptRecord, InstancePaths, load_record
 
 START_SECONDS = 45.0  # on an idle machine; see ``start_deadline``
 START_SECONDS_MAX = 100.0  # stays under the e2e per-test timeout of 120 s
@@ -185,11 +187,18 @@ class ServerProcess:
 
     def instance_pids(self) -> list[int]:
         """Runners and the agent programs they started (their cwd is under the data dir)."""
-        return live_pids_under(self.data_dir / "instances")
+        return sorted({*self.runner_pids(), *live_pids_under(self.data_dir / "instances")})
 
     def runner_pids(self) -> list[int]:
-        """Live runner processes of this data dir."""
-        return live_pids_under(self.data_dir / "instances", needle=b"runner")
+        """Live runner processes of this data dir, from the local runtime's records: a runner
+        is not dumpable, so no other process of the user can read its cwd in /proc."""
+        pids = []
+        for path in (self.data_dir / "instances").glob("*"):
+            with contextlib.suppress(OSError, CorruptRecord):
+                record = load_record(InstancePaths(path))
+                if record is not None and is_alive(record.pid, record.starttime):
+                    pids.append(record.pid)
+        return sorted(pids)
 
     def kill_runners(self) -> None:
         """SIGKILL every runner's process group (each runner leads its own)."""

@@ -50,20 +50,31 @@ class IdentityRepository:
             update(refresh_tokens).where(refresh_tokens.c.id == refresh_id).values(revoked_at=now)
         )
 
-    async def revoke_user_sessions(self, user_id: str, now: datetime) -> None:
+    async def end_user_sessions(self, user_id: str, now: datetime) -> None:
+        """Revoke the user's refresh tokens and move its session generation on, which
+        refuses every access token issued so far, even after the user is enabled again."""
         c = refresh_tokens.c
         await self.conn.execute(
             update(refresh_tokens)
             .where(c.user_id == user_id, c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        await self.conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(session_generation=users.c.session_generation + 1)
+        )
 
     async def add_service_account(self, values: dict[str, Any]) -> None:
         await self.conn.execute(insert(service_accounts).values(**values))
 
-    async def service_account(self, tenant: str, name: str) -> dict[str, Any] | None:
+    async def service_account(
+        self, tenant: str, name: str, *, for_update: bool = False
+    ) -> dict[str, Any] | None:
         c = service_accounts.c
         query = select(service_accounts).where(c.tenant == tenant, c.name == name)
+        if for_update:
+            query = query.with_for_update()
         return as_dict((await self.conn.execute(query)).first())
 
     async def service_accounts(self, tenant: str | None) -> list[dict[str, Any]]:
