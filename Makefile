@@ -40,11 +40,12 @@ pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # `make test` runs the fuzz suite (tests/fuzz) with a budget of about two minutes; this is the
-# same suite with FUZZ_EXAMPLES generated cases per operation and caller (default 200; about
-# half an hour on two cores). FUZZ_SEED=N explores other cases.
+# same suite with FUZZ_EXAMPLES generated cases per operation and caller (default 200) and the
+# boundary-value cases of every parameter (FUZZ_COVERAGE), about half an hour on two cores.
+# FUZZ_SEED=N explores other cases.
 FUZZ_EXAMPLES ?= 200
 fuzz: install-dev
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz -p no:cacheprovider $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(BIN)/pytest -m fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
 $(UV):
 	$(PY) -m venv $(TOOLS)

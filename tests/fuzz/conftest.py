@@ -3,7 +3,8 @@
 Each caller (the bootstrap admin, a developer of tenant ``acme``, the runner of one of its
 instances) gets a control plane of its own, so what one caller's fuzzing deletes or changes
 cannot hide paths from the next. The budget comes from the environment: ``FUZZ_EXAMPLES``
-examples per operation and caller (``make fuzz`` raises it), and ``FUZZ_SEED`` for the seed.
+examples per operation and caller (``make fuzz`` raises it), ``FUZZ_SEED`` for the seed, and
+``FUZZ_COVERAGE=1`` for schemathesis's boundary-value cases too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ RUNNER_PATHS = "^/api/v1/runner/"
 
 def fuzz_examples() -> int:
     return int(os.environ.get("FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+
+
+def fuzz_coverage() -> bool:
+    return os.environ.get("FUZZ_COVERAGE", "") not in ("", "0")
 
 
 def fuzz_seed() -> int:

@@ -8,7 +8,9 @@ denial. Every distinct failure of every operation is collected, so one run lists
 schemathesis's own pytest integration for schemas built by fixtures does not run under this
 pytest (it writes ``Node._nodeid``, which pytest 9 removed), so the loop over operations is
 ours: the documented examples of each operation first, then generated positive and negative
-cases, through ``APIOperation.as_strategy`` and Hypothesis.
+cases, through ``APIOperation.as_strategy`` and Hypothesis; with ``FUZZ_COVERAGE=1`` (``make
+fuzz``) also schemathesis's coverage cases, the boundary and just-past-the-boundary values of
+every parameter (about 80 per operation).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.fuzz.conftest import Fuzzed, fuzz_examples, fuzz_seed
+from tests.fuzz.conftest import Fuzzed, fuzz_coverage, fuzz_examples, fuzz_seed
 from tests.fuzz.findings import Findings
 from tests.fuzz.store_digest import audit_outcomes_after, take_digest
 
@@ -39,9 +41,10 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Seconds of the test's own timeout per example of every operation; the default run needs
-# about a tenth of it.
+# The test's own timeout: seconds per example of every operation (the default run needs about
+# a tenth of it), and for the coverage cases.
 SECONDS_PER_EXAMPLE = 25
+COVERAGE_SECONDS = 1800
 
 
 def exercise(case: Case, fuzzed: Fuzzed, findings: Findings) -> None:
@@ -79,6 +82,14 @@ def fuzz_operation(operation: object, fuzzed: Fuzzed, findings: Findings) -> Non
     ]
     for strategy, examples in runs:
         _run(strategy, examples, fuzzed, findings)
+    if fuzz_coverage():
+        schema = operation.schema
+        config = schema.config.generation_for(operation=operation, phase="coverage")
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+        for case in schema.iter_coverage_cases(
+            operation, generation_modes=modes, generation_config=config
+        ):
+            exercise(case, fuzzed, findings)
 
 
 def _run(strategy: st.SearchStrategy[Case], examples: int, fuzzed: Fuzzed, found: Findings) -> None:
@@ -99,7 +110,9 @@ def _run(strategy: st.SearchStrategy[Case], examples: int, fuzzed: Fuzzed, found
 
 
 @pytest.mark.fuzz
-@pytest.mark.timeout(max(120, SECONDS_PER_EXAMPLE * fuzz_examples()))
+@pytest.mark.timeout(
+    max(120, SECONDS_PER_EXAMPLE * fuzz_examples()) + (COVERAGE_SECONDS if fuzz_coverage() else 0)
+)
 def test_no_request_breaks_the_api_or_changes_the_store_when_refused(
     fuzzed: Fuzzed, fuzz_schema: OpenApiSchema
 ) -> None:
