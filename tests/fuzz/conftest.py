@@ -10,8 +10,9 @@ examples per operation and caller (``make fuzz`` raises it), ``FUZZ_SEED`` for t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,14 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from clawfleet.core.settings import Settings
 from tests.fuzz.examples import with_examples
-from tests.fuzz.world import FuzzTarget
+from tests.fuzz.world import DEVELOPER, PASSWORD, FuzzTarget
 
 # Sized so the whole fuzz run (every operation, three callers) takes about two minutes on two
 # cores; `make fuzz` sets FUZZ_EXAMPLES for a longer run.
 DEFAULT_EXAMPLES = 10
 CALLERS = ("admin", "developer", "runner")
 RUNNER_PATHS = "^/api/v1/runner/"
+RESIGN_SECONDS = 10 * 60
 
 
 def fuzz_examples() -> int:
@@ -42,12 +44,26 @@ def fuzz_seed() -> int:
     return int(os.environ.get("FUZZ_SEED", "8"))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Fuzzed:
     caller: str
-    token: str
     target: FuzzTarget
     database: Path
+    signed_in_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def token(self) -> str:
+        """The caller's bearer token; the developer signs in again before its 15-minute access
+        token runs out, so a long ``make fuzz`` keeps fuzzing past authentication."""
+        if self.caller == "developer" and time.monotonic() - self.signed_in_at > RESIGN_SECONDS:
+            with asgi.get_client(self.target) as client:
+                session = client.post(
+                    "/api/v1/auth/login", json={"username": DEVELOPER, "password": PASSWORD}
+                )
+            session.raise_for_status()
+            self.target.world.tokens[self.caller] = session.json()["accessToken"]
+            self.signed_in_at = time.monotonic()
+        return self.target.world.tokens[self.caller]
 
 
 def _config(caller: str) -> schemathesis.Config:
@@ -88,7 +104,7 @@ def fuzzed(
     target = FuzzTarget(settings)
     with asgi.get_client(target):  # starts the lifespan: builds and seeds the control plane
         pass
-    yield Fuzzed(caller, target.world.tokens[caller], target, database)
+    yield Fuzzed(caller, target, database)
     asgi.shutdown_lifespans()
 
 

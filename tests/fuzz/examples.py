@@ -4,7 +4,8 @@ A random string in ``{name}`` almost always meets a 404, so each path and scopin
 becomes "one of the seeded names, or anything the route's own schema allows": the fuzzer then
 reaches real objects of both tenants and still tries hostile names. Each manifest route gets a
 valid body as its example, which the examples phase sends as it is and the fuzzing phase
-mutates. Only the copy handed to schemathesis changes; the app serves its own document.
+mutates. An integer parameter without a maximum gets a value past 64 bits as its example. Only the
+copy handed to schemathesis changes; the app serves its own document.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ NAME_BY_COLLECTION = {
     "instances": "instance",
     "tasks": "task",
 }
+# Integers a random draw rarely reaches but a database column cannot hold (SQLite and
+# PostgreSQL integers are 64-bit): an integer parameter without a maximum may meet them.
+HUGE = [2**63, 10**30]
 # Query parameters that name an object, with the seeded names they take.
 NAME_BY_QUERY = {"tenant": "tenant", "project": "project", "agent": "agent", "task": "task"}
 
@@ -82,11 +86,20 @@ def with_examples(document: dict[str, Any], world: World) -> dict[str, Any]:
                 if names:
                     parameter["schema"] = {"anyOf": [{"enum": names}, parameter["schema"]]}
                     parameter["example"] = names[0]
+                elif _unbounded_integer(parameter["schema"]):
+                    parameter["schema"] = {"anyOf": [{"enum": HUGE}, parameter["schema"]]}
+                    parameter["example"] = HUGE[0]  # sent once, by the examples phase
             body = BODIES.get((method, path))
             if body is not None:
                 media = operation["requestBody"]["content"]["application/json"]
                 media["example"] = body
     return document
+
+
+def _unbounded_integer(schema: dict[str, Any]) -> bool:
+    """An integer parameter with no documented maximum: its values reach the database."""
+    branches = schema.get("anyOf", [schema])
+    return any(b.get("type") == "integer" and "maximum" not in b for b in branches)
 
 
 def _kind_of(path: str, parameter: dict[str, Any]) -> str | None:
