@@ -1,6 +1,7 @@
 # Two set-up commands for a fresh machine (see README.md):
 #   make run   - install ClawFleet into .venv and start the control plane (`clawfleet up`)
 #   make test  - install with the dev tools, then lint, type-check, check layers, run every test
+#   make fuzz  - a longer schemathesis run over the whole API (FUZZ_EXAMPLES, FUZZ_SEED)
 #
 # Only the system Python is assumed. uv is bootstrapped from the package index into .tools/,
 # and the project's virtual environment is built from the hashed lock files.
@@ -16,7 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck layers pytest install install-dev bench clean
+.PHONY: run test lint typecheck layers pytest fuzz install install-dev bench clean
 
 run: install
 	$(BIN)/clawfleet up $(ARGS)
@@ -37,6 +38,14 @@ layers:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# `make test` runs the fuzz suite (tests/fuzz) with a budget of about two minutes; this is the
+# same suite with FUZZ_EXAMPLES generated cases per operation and caller (default 200) and the
+# boundary-value cases of every parameter (FUZZ_COVERAGE), about half an hour on two cores.
+# FUZZ_SEED=N explores other cases.
+FUZZ_EXAMPLES ?= 200
+fuzz: install-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(BIN)/pytest -m fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
 $(UV):
 	$(PY) -m venv $(TOOLS)

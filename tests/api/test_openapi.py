@@ -47,3 +47,46 @@ async def test_every_route_has_a_typed_success_response(api: httpx.AsyncClient) 
                     if _untyped(body.get("schema") or {}, components):
                         untyped.append(f"{method.upper()} {path} {code}: untyped {media}")
     assert untyped == [], "\n".join(untyped)
+
+
+async def test_every_error_response_is_documented_as_a_problem_document(
+    api: httpx.AsyncClient,
+) -> None:
+    document = (await api.get("/api/v1/openapi.json")).json()
+    answered = await api.get("/api/v1/agents/nope")  # any error: they all share one shape
+    assert answered.headers["content-type"] == "application/problem+json"
+    wrong = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                media = set(response.get("content") or {})
+                if code[0] in "45" and media != {"application/problem+json"}:
+                    wrong.append(f"{method.upper()} {path} {code}: {sorted(media)}")
+    assert wrong == [], "\n".join(wrong)
+
+
+async def test_every_route_documents_the_statuses_every_request_may_meet(
+    api: httpx.AsyncClient,
+) -> None:
+    """A rate limit (429) and a busy database (503) can answer any authenticated route."""
+    document = (await api.get("/api/v1/openapi.json")).json()
+    missing = [
+        f"{method.upper()} {path}: {code}"
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/") and path != "/api/v1/openapi.json"
+        for method, operation in operations.items()
+        for code in ("422", "429", "503")
+        if code not in operation["responses"]
+    ]
+    assert missing == [], "\n".join(missing)
+
+
+async def test_apply_documents_created_as_well_as_updated(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/api/v1/openapi.json")).json()
+    apply = document["paths"]["/api/v1/apply"]["post"]["responses"]
+    created = await api.post(
+        "/api/v1/apply",
+        json={"apiVersion": "clawfleet.dev/v1", "kind": "Tenant", "metadata": {"name": "t1"}},
+    )
+    assert created.status_code == 201, created.text
+    assert {"200", "201"} <= set(apply)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from clawfleet.api.middleware import install_middleware
+from clawfleet.api.openapi import install_openapi
 from clawfleet.api.problems import install_problem_handlers
 from clawfleet.api.routers import identity, instances, resources, runner, system, tasks
 from clawfleet.api.state import ApiState
@@ -23,6 +24,7 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.api = state
     install_problem_handlers(app)
+    install_openapi(app)
     install_middleware(app, state.max_body_bytes, state.rate_limits, state.clock)
     app.include_router(system.probes)
     app.include_router(system.router, prefix=API_PREFIX)

@@ -26,6 +26,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         409: "Conflict; the problem's code says which (docs/errors.md)",
         413: "Body too large",
         422: "Invalid input, with field paths",
+        429: "Too many requests; retry after `Retry-After` seconds",
+        503: "Temporarily unavailable; retry after `Retry-After` seconds",
     }.items()
 }
 
@@ -109,7 +111,7 @@ for _info in ALL_KINDS:
     "/apply",
     response_model=ApplyResultOut,
     tags=["apply"],
-    responses=ERRORS,
+    responses={**ERRORS, 201: {"model": ApplyResultOut, "description": "Created"}},
     summary="Create or update one resource by name",
     description="Applying the same document twice changes nothing and answers `unchanged`.",
 )

@@ -6,11 +6,12 @@ from sqlalchemy import text
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.problems import problem_response
+from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.problems import Problem
 from clawfleet.schemas.system import BindingOut, ProbeOut, WhoamiOut
 
 probes = APIRouter(tags=["system"])
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=ERRORS)
 
 
 @probes.get("/healthz", summary="Liveness: the process answers")

@@ -134,12 +134,25 @@ async def run_events(
     return RunEventsOut(run=run_id, state=run.state.value, last_seq=run.last_seq, events=events)
 
 
+# One server-sent event, as a parsed frame (the OpenAPI 3.2 ``itemSchema`` shape): ``data`` is
+# JSON text, a run event or, in the last ``end`` frame, the run's state and last sequence number.
+SSE_FRAME = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+
+
 @router.get(
     "/runs/{run_id}/events/stream",
     tags=["runs"],
     summary="Server-sent events; resume with Last-Event-ID or ?after=",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_FRAME}},
                      "description": "`id:`/`event:`/`data:` frames; data is an event as in "
                      "/runs/{run_id}/events, and a last `end` frame"}},
 )  # fmt: skip
