@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from clawfleet.api.app import create_app
 from clawfleet.api.ratelimit import RateLimits
@@ -37,7 +38,7 @@ from clawfleet.core.settings import Settings
 from clawfleet.core.version import clawfleet_version
 from clawfleet.runtimes.base import Handle, Runtime
 from clawfleet.runtimes.local import LocalRuntime
-from clawfleet.schemas.tenants import ProjectIn, TenantIn
+from clawfleet.schemas.tenants import ProjectIn, Quota, TenantIn
 from clawfleet.services.agents import AgentService
 from clawfleet.services.audit import AuditLog
 from clawfleet.services.bindings import BindingIndex
@@ -133,6 +134,7 @@ async def ensure_admin_token(settings: Settings, tokens: TokenService) -> str:
 
 async def build_control_plane(settings: Settings, clock: Clock | None = None) -> ControlPlane:
     clock = clock or SystemClock()
+    tenant_quota = _tenant_quota(settings)
     if changed := tighten_private_dir(settings.resolved_data_dir):
         log.warning("took group and other access away from %s", ", ".join(changed))
     box = load_secret_box(settings)
@@ -147,7 +149,8 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     bindings = BindingIndex(db, clock)
     resources = ResourceService(
         db, clock, box, limits,
-        hooks=kind_hooks(box, tokens, clock), on_change=_invalidate_bindings(bindings),
+        hooks=kind_hooks(box, tokens, clock, tenant_quota=tenant_quota),
+        on_change=_invalidate_bindings(bindings),
     )  # fmt: skip
     await resources.ensure(
         SYSTEM, TenantIn.model_validate({"kind": "Tenant", "metadata": {"name": DEFAULT_TENANT}})
@@ -212,6 +215,20 @@ async def build_control_plane(settings: Settings, clock: Clock | None = None) ->
     return ControlPlane(
         settings, db, create_app(state), admin_token, notifier, dispatcher, runtimes, controllers
     )
+
+
+def _tenant_quota(settings: Settings) -> dict[str, Any]:
+    """The default tenant quota of the settings, checked as a Tenant's spec.quota would be."""
+    try:
+        quota = Quota.model_validate(settings.quotas.tenant_default)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(
+            f"setting quotas.tenant_default.{where}: {first['msg']}; use the fields of a "
+            "Tenant's spec.quota (agents, instances, cpu, memory, concurrentRuns, storedBytes)"
+        ) from exc
+    return quota.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _invalidate_bindings(bindings: BindingIndex) -> Callable[[str], None]:

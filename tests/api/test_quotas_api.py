@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from clawfleet.core.errors import ConfigurationError
+from clawfleet.core.settings import Settings
+from clawfleet.domain.kinds import find_kind
 from clawfleet.domain.lifecycle import InstancePhase
 from clawfleet.schemas.tasks import TaskIn
-from clawfleet.server import SYSTEM, ControlPlane
+from clawfleet.server import SYSTEM, ControlPlane, build_control_plane
+from clawfleet.testing.clock import FakeClock
 from tests.factories import agent, project, tenant
 
 
@@ -109,3 +114,39 @@ async def test_tenant_admins_cannot_raise_their_own_quota(
     same["spec"]["quota"] = {"instances": 1}
     allowed = await anon.post("/api/v1/apply", json=same, headers=headers)
     assert allowed.status_code == 200  # other fields of its own tenant are fine
+
+
+async def test_a_tenant_without_a_quota_gets_the_default_one(
+    api: httpx.AsyncClient, plane: ControlPlane
+) -> None:
+    default = (await api.get("/api/v1/tenants/default")).json()
+    assert default["spec"]["quota"] == {
+        "agents": 100, "instances": 100, "concurrentRuns": 100, "storedBytes": "1Gi",
+    }  # fmt: skip
+    assert (await api.post("/api/v1/apply", json=tenant("acme"))).status_code == 201
+    await api.post("/api/v1/apply", json=project("web", tenant="acme"))
+    acme = (await api.get("/api/v1/tenants/acme")).json()
+    assert acme["spec"]["quota"]["instances"] == 100
+    assert acme["status"]["usage"]["instances"] == {"used": 0, "limit": 100}
+    scope = {"tenant": "acme", "project": "web"}
+    refused = await api.post("/api/v1/agents", params=scope, json=agent("big", replicas=101))
+    assert refused.status_code == 403
+    assert "tenant 'acme' allows instances 100" in refused.json()["detail"]
+    # `quota: {}` says "no limits" in so many words.
+    assert (await api.post("/api/v1/apply", json=tenant("acme", quota={}))).status_code == 200
+    assert (await api.get("/api/v1/tenants/acme")).json()["spec"]["quota"] == {}
+    created = await api.post("/api/v1/agents", params=scope, json=agent("big", replicas=101))
+    assert created.status_code == 201
+
+
+async def test_the_default_tenant_quota_is_a_setting(settings: Settings, clock: FakeClock) -> None:
+    settings.quotas.tenant_default = {"agents": 2}
+    plane = await build_control_plane(settings, clock)
+    try:
+        view = await plane.app.state.api.resources.get(SYSTEM, find_kind("Tenant"), "default")
+        assert view["spec"]["quota"] == {"agents": 2}
+    finally:
+        await plane.db.close()
+    settings.quotas.tenant_default = {"instances": "many"}
+    with pytest.raises(ConfigurationError, match=r"quotas\.tenant_default\.instances"):
+        await build_control_plane(settings, clock)

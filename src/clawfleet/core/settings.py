@@ -70,6 +70,18 @@ class DispatchSettings(_Section):
     lost_after_seconds: float = Field(15.0, gt=0)
 
 
+_TENANT_QUOTA: dict[str, int | str] = {
+    "agents": 100, "instances": 100, "concurrentRuns": 100, "storedBytes": "1Gi",
+}  # fmt: skip
+
+
+class QuotaSettings(_Section):
+    # The quota a Tenant gets when its spec sets none (a `quota: {}` means no limits). Keys and
+    # values as in a Tenant's spec.quota; checked by its wire model when the server starts.
+    # `CLAWFLEET_QUOTAS__TENANT_DEFAULT='{}'` turns the default off.
+    tenant_default: dict[str, int | str] = Field(default_factory=lambda: dict(_TENANT_QUOTA))
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = False
@@ -92,6 +104,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     secrets: SecretSettings = SecretSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    quotas: QuotaSettings = QuotaSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

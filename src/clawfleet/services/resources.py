@@ -63,11 +63,14 @@ class Limits:
     idempotency_ttl_seconds: int = 24 * 3600
 
 
-def kind_hooks(box: SecretBox, tokens: TokenService, clock: Clock) -> dict[str, KindHooks]:
-    """The kinds that need more than the generic flow; every other kind gets ``NO_HOOKS``."""
+def kind_hooks(
+    box: SecretBox, tokens: TokenService, clock: Clock, *, tenant_quota: dict[str, Any]
+) -> dict[str, KindHooks]:
+    """The kinds that need more than the generic flow; every other kind gets ``NO_HOOKS``.
+    ``tenant_quota``: the quota of a Tenant whose spec sets none."""
     return {
         "Secret": SecretHooks(box),
-        "Tenant": TenantHooks(tokens),
+        "Tenant": TenantHooks(tokens, tenant_quota),
         "Project": ProjectHooks(),
         "Agent": AgentHooks(clock),
     }

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from clawfleet.core.errors import Forbidden, HasDependents
 from clawfleet.domain.kinds import ALL_KINDS, Scope
 from clawfleet.domain.resources import ResourceKey, ResourceRecord
+from clawfleet.schemas.registry import ResourceIn
 from clawfleet.services import quotas
 from clawfleet.services.context import RequestContext
 from clawfleet.services.identity import service_account_principal
@@ -67,8 +68,17 @@ def _refuse_if_holding(what: str, held: dict[str, int], scope: str, *, tenant_wi
 
 
 class TenantHooks(KindHooks):
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, default_quota: dict[str, Any]) -> None:
         self.tokens = tokens
+        self.default_quota = default_quota
+
+    def split(self, obj: ResourceIn) -> tuple[dict[str, Any], dict[str, bytes] | None]:
+        """A tenant that sets no quota gets the default one (``quotas.tenantDefault``), stored
+        in its spec so that `get` and `describe` show what holds; ``quota: {}`` sets none."""
+        spec, values = super().split(obj)
+        if "quota" not in spec and self.default_quota:
+            spec["quota"] = dict(self.default_quota)
+        return spec, values
 
     async def admit(
         self,
