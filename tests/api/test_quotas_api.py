@@ -38,6 +38,10 @@ async def test_instance_quota_refuses_the_fourth_and_raising_it_lets_it_scale(
     assert (await api.get("/api/v1/agents/a1", params=scope)).json()["spec"]["replicas"] == 3
     other = await api.post("/api/v1/agents", params=scope, json=agent("a2", replicas=1))
     assert other.status_code == 403  # a new agent counts against the same quota
+    audit = (await api.get("/api/v1/audit", params={"tenant": "acme"})).json()["items"]
+    denials = [(e["verb"], e["name"], e["details"]) for e in audit if e["outcome"] == "denied"]
+    assert ("create", "a2", {"reason": "quota-exceeded"}) in denials
+    assert ("update", "a1", {"reason": "quota-exceeded"}) in denials
     await setup_acme(api, instances=5)
     scaled = await api.post("/api/v1/agents/a1/scale", params=scope, json={"replicas": 4})
     assert scaled.status_code == 200

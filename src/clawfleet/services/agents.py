@@ -81,7 +81,10 @@ class AgentService:
         await self.audit.guard(
             ctx, Verb.UPDATE, key.kind, key.tenant, key.project, key.name, what=key.describe()
         )
-        async with self.db.write() as conn:
+        refusals = self.audit.refusals(
+            ctx, Verb.UPDATE, key.kind, key.tenant, key.project, key.name
+        )
+        async with refusals, self.db.write() as conn:
             repo = ResourceRepository(conn)
             current = await repo.get(key, for_update=True)
             if current is None:

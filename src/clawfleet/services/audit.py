@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clawfleet.core.clock import Clock
-from clawfleet.core.errors import ClawfleetError, Forbidden, NotFound, QuotaExceeded
+from clawfleet.core.errors import ClawfleetError, Forbidden, NotFound
 from clawfleet.services.context import RequestContext
 from clawfleet.services.policy import Verb, authorize, list_scope
 from clawfleet.services.views import format_time
@@ -116,12 +116,11 @@ class AuditLog:
         project: str | None,
         name: str,
     ) -> AsyncIterator[None]:
-        """Audit as denied a Forbidden raised inside (an admission refusal; a full quota is not
-        a denial). Wrap the write transaction: the record is written after its rollback."""
+        """Audit as denied a Forbidden raised inside (an admission refusal or a full quota; the
+        record's reason is its error code). Wrap the write transaction: the record is written
+        after its rollback."""
         try:
             yield
-        except QuotaExceeded:
-            raise
         except Forbidden as exc:
             await self._denied(ctx, verb, kind, tenant, project, name, exc)
             raise
