@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
 
 from clawfleet.api.deps import Ctx, State
+from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.schemas.base import Name, WireModel
 from clawfleet.schemas.identity import (
@@ -20,7 +21,7 @@ from clawfleet.schemas.identity import (
     UserOut,
 )
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictJsonRoute, responses=ERRORS)
 
 
 class LoginIn(WireModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
+from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.lifecycle import AgentState, StopRequest
 from clawfleet.schemas.instances import (
@@ -19,7 +20,7 @@ from clawfleet.schemas.instances import (
 from clawfleet.schemas.meta import ListMeta, ResourceOut
 from clawfleet.schemas.tasks import ScaleIn
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictJsonRoute, responses=ERRORS)
 
 
 @router.get(

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from clawfleet.api.deps import Ctx, State
+from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.instances import InstanceId
 from clawfleet.schemas.base import WireModel
@@ -26,7 +27,12 @@ from clawfleet.schemas.runner import (
 )
 from clawfleet.services.runner_protocol import check_runner
 
-router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
+router = APIRouter(
+    route_class=StrictJsonRoute,
+    prefix="/runner/instances/{instance_id}",
+    tags=["runner"],
+    responses=ERRORS,
+)
 
 
 class AckIn(WireModel):

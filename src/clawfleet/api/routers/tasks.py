@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
+from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.domain.lifecycle import RunState
 from clawfleet.schemas.meta import ListMeta
@@ -16,7 +17,7 @@ from clawfleet.schemas.task_waits import TaskWaitOut, WaitUntil
 from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, TaskOut
 from clawfleet.services.context import RequestContext
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictJsonRoute, responses=ERRORS)
 
 KEEPALIVE_SECONDS = 15.0
 
