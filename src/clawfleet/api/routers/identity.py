@@ -20,6 +20,7 @@ from clawfleet.schemas.identity import (
     UserListOut,
     UserOut,
 )
+from clawfleet.store.paging import MAX_BIGINT
 
 router = APIRouter(route_class=StrictJsonRoute, responses=ERRORS)
 
@@ -138,7 +139,7 @@ async def audit(
     kind: Annotated[str | None, Query(max_length=40)] = None,
     user: Annotated[str | None, Query(max_length=160)] = None,
     since: Annotated[datetime | None, Query()] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
 ) -> AuditListOut:
