@@ -168,3 +168,41 @@ async def test_no_integer_parameter_of_the_api_takes_a_value_past_64_bits(
                 _assert_refused(response, param["name"])
                 checked.append((method, path, param["name"]))
     assert len(checked) >= 10
+
+
+async def test_audit_since_without_a_zone_is_utc(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/api/v1/agents", json=agent("a"))).status_code == 201
+    everything = await api.get("/api/v1/audit", params={"since": "2000-01-01"})
+    assert everything.status_code == 200, everything.text
+    assert [e["name"] for e in everything.json()["items"]][:1] == ["a"]
+    nothing = await api.get("/api/v1/audit", params={"since": "9999-01-01T00:00:00"})
+    assert nothing.json()["items"] == []
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+async def test_audit_since_past_the_calendar_in_utc_is_refused(
+    api: httpx.AsyncClient, value: str
+) -> None:
+    _assert_refused(await api.get("/api/v1/audit", params={"since": value}), "since")
+
+
+async def test_no_path_or_query_parameter_takes_a_nul_byte(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/api/v1/openapi.json")).json()
+    checked = 0
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            body = {} if "requestBody" in operation else None
+            for param in operation.get("parameters", []):
+                if param["in"] not in ("path", "query"):
+                    continue
+                name = param["name"]
+                url = re.sub(r"{[^}]+}", "x", path)
+                if param["in"] == "path":
+                    url = path.replace(f"{{{name}}}", "a%00b")
+                    url = re.sub(r"{[^}]+}", "x", url)
+                else:
+                    url = f"{url}?{name}=a%00b"
+                response = await api.request(method, url, json=body)
+                _assert_refused(response, name, "nul-byte")
+                checked += 1
+    assert checked > 50

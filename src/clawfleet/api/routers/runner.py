@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from clawfleet.api.deps import Ctx, State
-from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.instances import InstanceId
 from clawfleet.schemas.base import WireModel
 from clawfleet.schemas.runner import (
@@ -28,7 +28,7 @@ from clawfleet.schemas.runner import (
 from clawfleet.services.runner_protocol import check_runner
 
 router = APIRouter(
-    route_class=StrictJsonRoute,
+    route_class=StrictRoute,
     prefix="/runner/instances/{instance_id}",
     tags=["runner"],
     responses=ERRORS,

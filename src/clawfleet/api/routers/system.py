@@ -5,13 +5,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from clawfleet.api.deps import Ctx, State
-from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.problems import problem_response
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.schemas.problems import Problem
 from clawfleet.schemas.system import BindingOut, ProbeOut, WhoamiOut
 
-probes = APIRouter(route_class=StrictJsonRoute, tags=["system"])
-router = APIRouter(route_class=StrictJsonRoute, tags=["system"])
+probes = APIRouter(route_class=StrictRoute, tags=["system"])
+router = APIRouter(route_class=StrictRoute, tags=["system"])
 
 
 @probes.get("/healthz", summary="Liveness: the process answers")

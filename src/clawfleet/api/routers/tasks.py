@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
-from clawfleet.api.json_bodies import StrictJsonRoute
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.lifecycle import RunState
 from clawfleet.schemas.meta import ListMeta
 from clawfleet.schemas.runs import RunEventsOut, RunListOut, RunOut
@@ -18,7 +18,7 @@ from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, Task
 from clawfleet.services.context import RequestContext
 from clawfleet.store.paging import MAX_BIGINT
 
-router = APIRouter(route_class=StrictJsonRoute, responses=ERRORS)
+router = APIRouter(route_class=StrictRoute, responses=ERRORS)
 
 KEEPALIVE_SECONDS = 15.0
 

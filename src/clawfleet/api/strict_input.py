@@ -1,12 +1,16 @@
-"""Request bodies are decoded here, strictly, before FastAPI's own decoding would run.
+"""What every route refuses before FastAPI reads its input: request bodies that are not strict
+JSON, and NUL bytes in path and query parameters.
 
 ``json.loads``, which FastAPI uses, lets the last of two equal keys win, so a body could say
 ``kind`` twice and mean whichever one a reviewer did not read; it takes ``NaN`` and
 ``Infinity``, which are not JSON; and invalid UTF-8 or a body nested past the recursion limit
-come out of it as a bare 400 without a code. Every route of the API is a ``StrictJsonRoute``:
-its JSON body goes through ``decode_json_body``, and each of those is a 422 ``invalid`` whose
-one field error names where (``kind``, ``spec.env.0``, or ``body``) and what (a field code of
-docs/errors.md).
+come out of it as a bare 400 without a code. A NUL byte in a name or a filter reaches the
+database, and PostgreSQL refuses it with an error that was a 500.
+
+Every route of the API is a ``StrictRoute``: its JSON body goes through ``decode_json_body`` and
+its parameters through ``check_parameters``, and each refusal is a 422 ``invalid`` whose one
+field error names where (``kind``, ``spec.env.0``, ``body`` or the parameter) and what (a field
+code of docs/errors.md).
 
 The hot path is one ``json.loads`` with a hook that compares a dict's length to its pairs';
 the path of a duplicate is looked for only once one is known to be there.
@@ -15,7 +19,7 @@ the path of a duplicate is looked for only once one is known to be there.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from fastapi import Request, Response
@@ -123,6 +127,13 @@ def _is_json(content_type: str | None) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+def check_parameters(parameters: Iterable[tuple[str, str]]) -> None:
+    """InvalidInput naming the first parameter (a name and its value) that holds a NUL byte."""
+    for name, value in parameters:
+        if "\x00" in value:
+            raise _refused(name, "must not hold a NUL byte", "nul-byte")
+
+
 class StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_strict_json"):
@@ -130,10 +141,10 @@ class StrictJsonRequest(Request):
         return self._strict_json
 
 
-class StrictJsonRoute(APIRoute):
-    """A route whose JSON body is decoded by ``decode_json_body``; its InvalidInput is raised
-    before FastAPI reads the body (which would turn it into a bare 400), so the problem
-    handlers answer it as a 422."""
+class StrictRoute(APIRoute):
+    """A route whose parameters are checked by ``check_parameters`` and whose JSON body is
+    decoded by ``decode_json_body``, before FastAPI reads either (a body error there would be a
+    bare 400); the InvalidInput is answered by the problem handlers, as a 422."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -141,6 +152,7 @@ class StrictJsonRoute(APIRoute):
 
         async def strict_handler(request: Request) -> Response:
             strict = StrictJsonRequest(request.scope, request.receive)
+            check_parameters([*strict.path_params.items(), *strict.query_params.multi_items()])
             if takes_body and _is_json(strict.headers.get("content-type")):
                 body = await strict.body()
                 if body:
