@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -43,11 +43,33 @@ async def test_pages_hold_every_row_once_with_a_time_in_the_key(db: Database, li
 
 def test_a_cursor_holds_the_whole_key() -> None:
     key = ["t", "p", 3, NOW]
-    assert decode_cursor(encode_cursor(key), 4) == key
+    assert decode_cursor(encode_cursor(key), (str, str, int, datetime)) == key
 
 
-@pytest.mark.parametrize("cursor", ["not-a-token", encode_cursor(["only-one"]), "e30"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-token",
+        encode_cursor(["only-one"]),
+        "e30",
+        encode_cursor(["t", "p", 2**63]),
+        encode_cursor(["t", "p", "3"]),
+    ],
+)
 def test_a_cursor_that_is_not_ours_is_invalid_input(cursor: str) -> None:
     with pytest.raises(InvalidInput) as raised:
-        decode_cursor(cursor, 3)
+        decode_cursor(cursor, (str, str, int))
     assert raised.value.errors[0].path == "continue"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        NOW.replace(tzinfo=None),  # naive: the store refuses it
+        datetime.max.replace(tzinfo=timezone(-timedelta(hours=1))),  # past year 9999 in UTC
+    ],
+)
+def test_a_time_in_a_cursor_must_be_a_utc_time(at: datetime) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        decode_cursor(encode_cursor([at, "id-1"]), (datetime, str))
+    assert raised.value.errors[0].code == "invalid-cursor"

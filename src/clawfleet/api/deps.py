@@ -1,14 +1,30 @@
 """FastAPI dependencies: the request context and the services."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import AfterValidator
 
 from clawfleet.api.state import ApiState
 from clawfleet.core.errors import FieldError, InvalidInput, Unauthenticated
 from clawfleet.core.logging import request_id_var
 from clawfleet.domain.names import name_problem
 from clawfleet.services.context import Principal, RequestContext
+
+
+def _as_utc(value: datetime) -> datetime:
+    # The store compares times in UTC: a naive time is taken as UTC, and a time that is not one
+    # in UTC (past the year 9999 once converted) is refused here rather than in the driver.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 async def api_state(request: Request) -> ApiState:

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clawfleet.api.problems import error_response
+from clawfleet.api.problems import error_response, internal_error_response
 from clawfleet.api.ratelimit import (
     FailedAuthThrottle,
     RateLimitMiddleware,
@@ -35,6 +35,7 @@ from clawfleet.core.errors import (
 from clawfleet.core.logging import principal_var, request_id_var
 
 log = logging.getLogger("clawfleet.api.access")
+failures = logging.getLogger(__name__)
 
 # The API speaks JSON to programs and the CLI, authenticated by bearer tokens, never cookies:
 # so no CORS headers are sent (browsers refuse cross-origin reads) and there is nothing for
@@ -63,7 +64,12 @@ PUBLIC_PATHS = frozenset(
 
 class RequestContextMiddleware:
     """Assigns a request id, echoes it in ``X-Request-Id`` and logs one line per request (the
-    runner protocol's routine ones at DEBUG: ``ROUTINE_PATHS``)."""
+    runner protocol's routine ones at DEBUG: ``ROUTINE_PATHS``).
+
+    It is also where an unexpected exception ends, from a handler or a middleware: answered
+    here, the 500 carries the request id and the security headers like every other response
+    (Starlette's own last-resort handler sits outside this middleware and would send neither).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -76,11 +82,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -90,6 +97,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if responded:
+                raise  # too late for an answer; the server drops the connection
+            failures.exception("unhandled error in request %s", request_id)
+            await internal_error_response()(scope, receive, send_with_id)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             routine = status < 400 and ROUTINE_PATHS.fullmatch(scope["path"]) is not None

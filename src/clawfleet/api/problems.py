@@ -77,6 +77,18 @@ def error_response(exc: ClawfleetError) -> JSONResponse:
     return problem_response(500, "Internal error", exc.message, exc.code)
 
 
+def internal_error_response() -> JSONResponse:
+    """The answer to a bug: nothing of the exception (the server log has it), only the request
+    id to find it by."""
+    return problem_response(
+        500,
+        "Internal error",
+        "the server failed to handle this request; the server log has the details "
+        f"under request id {request_id_var.get()}",
+        "internal",
+    )
+
+
 def _path(loc: Sequence[int | str]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -134,14 +146,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, detail, detail, code)
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error: %s", type(exc).__name__)
-        return problem_response(
-            500,
-            "Internal error",
-            "the server failed to handle this request; the server log has the details "
-            f"under request id {request_id_var.get()}",
-            "internal",
-        )
+        # Only reached if the request-context middleware itself failed: it answers the rest.
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+        return internal_error_response()
 
     app.add_exception_handler(ClawfleetError, on_clawfleet_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

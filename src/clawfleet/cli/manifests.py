@@ -1,5 +1,6 @@
 """Read manifests for `apply -f` and `delete -f` (files, directories or stdin, multi-document
-YAML or JSON) and the structured input of `run --data`, with errors that name the file and line."""
+YAML or JSON) and the structured input of `run --data`, with errors that name the file and line.
+YAML is read strictly (``strict_yaml``): no repeated key, no alias bomb, no endless nesting."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from clawfleet.cli import strict_yaml
 from clawfleet.core.errors import InvalidInput
 from clawfleet.domain.kinds import APPLY_ORDER, find_kind
 
@@ -75,7 +77,7 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> InvalidInput:
 
 def _parse(text: str, source: str, base: Path | None = None) -> list[Manifest]:
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = strict_yaml.load_all(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
     manifests = []
@@ -128,7 +130,7 @@ def load_data(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read --data {path}: {exc}") from exc
     try:
-        doc = yaml.safe_load(text)
+        doc = strict_yaml.load(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
     if not isinstance(doc, dict):

@@ -76,13 +76,13 @@ def kind_hooks(
     }
 
 
-def _parse_version(text: str | None) -> int | None:
+def _parse_version(text: str | None, field: str = "metadata.resourceVersion") -> int | None:
     if text is None:
         return None
     if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²".isdigit()
         raise InvalidInput(
-            f"metadata.resourceVersion {text[:40]!r} is not a version this server issued",
-            [FieldError("metadata.resourceVersion", "must be a number", "invalid")],
+            f"{field} {text[:40]!r} is not a version this server issued",
+            [FieldError(field, "must be a number", "invalid")],
         )
     return int(text)
 
@@ -200,14 +200,14 @@ class ResourceService:
                 ctx.principal, kind.kind, ctx.default_tenant, wanted, all_tenants=all_tenants
             )
         size = min(limit or self.limits.default_page_size, self.limits.max_page_size)
-        after = decode_cursor(cursor, 3) if cursor else None
+        after = decode_cursor(cursor, (str, str, str)) if cursor else None
         async with self.db.read() as conn:
             records = await ResourceRepository(conn).list(
                 kind.kind,
                 tenant=tenant,
                 project=project,
                 selector=selector,
-                after=(str(after[0]), str(after[1]), str(after[2])) if after else None,
+                after=(after[0], after[1], after[2]) if after else None,
                 limit=size + 1,
                 scopes=scopes,
             )
@@ -312,7 +312,7 @@ class ResourceService:
         resource_version: str | None = None,
     ) -> dict[str, Any]:
         key = resolve_key(ctx, kind, name)
-        expected = _parse_version(resource_version)
+        expected = _parse_version(resource_version, "resourceVersion")
         hooks = self._hooks(key.kind)
         await self._guard(ctx, Verb.DELETE, key)
         async with self.db.write() as conn:

@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
@@ -29,6 +29,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from clawfleet.core.errors import FieldError, InvalidInput
 
 T = TypeVar("T")
+
+# Ids and sequence numbers are BIGINT on PostgreSQL and INTEGER (8 bytes) on SQLite: no row has
+# a larger one, and both drivers raise on one, so a cursor or a parameter past it is refused.
+MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,31 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, width: int) -> list[Any]:
-    """The order key in ``cursor``; InvalidInput (on ``continue``) if it is not one of ours."""
+def _key_value(value: Any, kind: type) -> Any:
+    """``value`` as a value of an order column of Python type ``kind``; ValueError if it cannot
+    be one (a bound the database would refuse, or a wrong type that PostgreSQL would)."""
+    if kind is datetime and isinstance(value, dict) and isinstance(value.get("at"), str):
+        at = datetime.fromisoformat(value["at"])
+        if at.tzinfo is None:
+            raise ValueError("not a UTC time")
+        return at.astimezone(UTC)
+    if kind is int and type(value) is int and -MAX_BIGINT - 1 <= value <= MAX_BIGINT:
+        return value
+    if kind is str and isinstance(value, str) and "\x00" not in value:
+        value.encode()  # a lone surrogate cannot be sent to either database
+        return value
+    raise ValueError(f"not a {kind.__name__} key")
+
+
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    """The order key in ``cursor``, one value per column of Python type ``kinds[i]``;
+    InvalidInput (on ``continue``) if it is not one of ours."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != width:
+        if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError("not an order key")
-        return [datetime.fromisoformat(v["at"]) if isinstance(v, dict) else v for v in values]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        return [_key_value(value, kind) for value, kind in zip(values, kinds, strict=True)]
+    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise InvalidInput(
             "invalid continue token; start the listing again without it",
             [FieldError("continue", "not a token this server issued", "invalid-cursor")],
@@ -78,7 +99,8 @@ async def keyset_page(
     earlier page; None for the first), and the cursor of the next page (None if this is the
     last). The columns must be selected by ``query``."""
     if cursor is not None:
-        query = query.where(after_key(order_columns, decode_cursor(cursor, len(order_columns))))
+        kinds = [column.type.python_type for column in order_columns]
+        query = query.where(after_key(order_columns, decode_cursor(cursor, kinds)))
     rows = list((await conn.execute(query.order_by(*order_columns).limit(limit + 1))).all())
     if len(rows) <= limit:
         return rows, None

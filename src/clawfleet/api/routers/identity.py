@@ -1,13 +1,13 @@
 """Sign-in, users and service accounts."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
 
-from clawfleet.api.deps import Ctx, State
+from clawfleet.api.deps import Ctx, State, UtcTime
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.schemas.base import Name, WireModel
 from clawfleet.schemas.identity import (
     AuditListOut,
@@ -19,8 +19,9 @@ from clawfleet.schemas.identity import (
     UserListOut,
     UserOut,
 )
+from clawfleet.store.paging import MAX_BIGINT
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictRoute, responses=ERRORS)
 
 
 class LoginIn(WireModel):
@@ -136,8 +137,8 @@ async def audit(
     state: State,
     kind: Annotated[str | None, Query(max_length=40)] = None,
     user: Annotated[str | None, Query(max_length=160)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    since: Annotated[UtcTime | None, Query()] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     all_tenants: Annotated[bool, Query(alias="allTenants")] = False,
 ) -> AuditListOut:

@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.lifecycle import AgentState, StopRequest
 from clawfleet.schemas.instances import (
     EventListOut,
@@ -19,7 +20,7 @@ from clawfleet.schemas.instances import (
 from clawfleet.schemas.meta import ListMeta, ResourceOut
 from clawfleet.schemas.tasks import ScaleIn
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictRoute, responses=ERRORS)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse
 
 from clawfleet.api.deps import Ctx, State
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.kinds import ALL_KINDS, KindInfo
 from clawfleet.domain.selectors import parse_selector
 from clawfleet.schemas.base import API_VERSION
@@ -36,7 +37,9 @@ NAME_DOC = "Resource name (lower-case letters, digits and '-')."
 
 def _kind_router(info: KindInfo) -> APIRouter:
     model: Any = MODELS_BY_KIND[info.kind]
-    router = APIRouter(prefix=f"/{info.plural}", tags=[info.plural], responses=ERRORS)
+    router = APIRouter(
+        route_class=StrictRoute, prefix=f"/{info.plural}", tags=[info.plural], responses=ERRORS
+    )
 
     @router.get("", response_model=ResourceListOut, summary=f"List {info.plural}")
     async def list_resources(
@@ -102,7 +105,7 @@ def _kind_router(info: KindInfo) -> APIRouter:
     return router
 
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 for _info in ALL_KINDS:
     router.include_router(_kind_router(_info))
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.instances import InstanceId
 from clawfleet.schemas.runner import (
     AckIn,
@@ -26,7 +27,12 @@ from clawfleet.schemas.runner import (
 )
 from clawfleet.services.runner_protocol import check_runner
 
-router = APIRouter(prefix="/runner/instances/{instance_id}", tags=["runner"], responses=ERRORS)
+router = APIRouter(
+    route_class=StrictRoute,
+    prefix="/runner/instances/{instance_id}",
+    tags=["runner"],
+    responses=ERRORS,
+)
 
 
 @router.post(

@@ -7,11 +7,12 @@ from sqlalchemy import text
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.problems import problem_response
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.schemas.problems import Problem
 from clawfleet.schemas.system import BindingOut, ProbeOut, WhoamiOut
 
-probes = APIRouter(tags=["system"])
-router = APIRouter(tags=["system"], responses=ERRORS)
+probes = APIRouter(route_class=StrictRoute, tags=["system"])
+router = APIRouter(route_class=StrictRoute, tags=["system"], responses=ERRORS)
 
 
 @probes.get("/healthz", summary="Liveness: the process answers")

@@ -9,14 +9,16 @@ from fastapi.responses import StreamingResponse
 
 from clawfleet.api.deps import Ctx, State
 from clawfleet.api.routers.resources import ERRORS
+from clawfleet.api.strict_input import StrictRoute
 from clawfleet.domain.lifecycle import RunState
 from clawfleet.schemas.meta import ListMeta
 from clawfleet.schemas.runs import RunEventsOut, RunListOut, RunOut
 from clawfleet.schemas.task_waits import TaskWaitOut, WaitUntil
 from clawfleet.schemas.tasks import SteerIn, SteerOut, TaskIn, TaskListOut, TaskOut
 from clawfleet.services.context import RequestContext
+from clawfleet.store.paging import MAX_BIGINT
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(route_class=StrictRoute, responses=ERRORS)
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -127,7 +129,7 @@ async def run_events(
     ctx: Ctx,
     state: State,
     run_id: str,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> RunEventsOut:
     run, events = await state.runs.events(ctx, run_id, after=after, limit=limit)
@@ -161,12 +163,10 @@ async def stream_run_events(
     state: State,
     request: Request,
     run_id: str,
-    after: Annotated[int | None, Query(ge=0)] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_BIGINT)] = None,
 ) -> StreamingResponse:
-    cursor = after if after is not None else 0
-    if after is None and last_event_id is not None and last_event_id.isdigit():
-        cursor = int(last_event_id)
+    cursor = after if after is not None else (last_event_id or 0)
     await state.runs.run(ctx, run_id)  # 404 before the stream starts
     return StreamingResponse(
         _sse(ctx, state, request, run_id, cursor),
