@@ -123,6 +123,20 @@ async def test_bad_user_input(api: httpx.AsyncClient, anon: httpx.AsyncClient) -
     assert PASSWORD not in weak.text + again.text
 
 
+async def test_nul_and_control_characters_in_identity_bodies_are_refused(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """PostgreSQL cannot hold a NUL in text: without a check these were 500s there."""
+    login = await anon.post("/api/v1/auth/login", json={"username": "al\x00ice", "password": "x"})
+    assert login.status_code == 422 and login.json()["errors"][0]["path"] == "username"
+    account = await api.post(
+        "/api/v1/serviceaccounts", json={"name": "ci", "description": "nightly\x00"}
+    )
+    assert account.status_code == 422
+    assert account.json()["errors"][0]["path"] == "description"
+    assert (await api.get("/api/v1/serviceaccounts")).json()["items"] == []
+
+
 async def test_service_account_keys(api: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
     created = await api.post("/api/v1/serviceaccounts", json={"name": "ci"})
     assert created.status_code == 201

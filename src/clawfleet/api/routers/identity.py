@@ -8,7 +8,7 @@ from pydantic import Field
 from clawfleet.api.deps import Ctx, State, UtcTime
 from clawfleet.api.routers.resources import ERRORS
 from clawfleet.api.strict_input import StrictRoute
-from clawfleet.schemas.base import Name, WireModel
+from clawfleet.schemas.base import Line, Name, WireModel
 from clawfleet.schemas.identity import (
     AuditListOut,
     MintedKeyOut,
@@ -25,7 +25,7 @@ router = APIRouter(route_class=StrictRoute, responses=ERRORS)
 
 
 class LoginIn(WireModel):
-    username: str = Field(min_length=1, max_length=63)
+    username: Line = Field(min_length=1, max_length=63)
     password: str = Field(min_length=1, max_length=1024)
 
     def __repr__(self) -> str:  # never let a password reach a log line
@@ -49,7 +49,7 @@ class UserIn(WireModel):
 
 class ServiceAccountIn(WireModel):
     name: Name
-    description: str = Field(default="", max_length=1024)
+    description: Line = Field(default="", max_length=1024)
 
 
 class KeyIn(WireModel):
