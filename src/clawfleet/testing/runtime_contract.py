@@ -244,7 +244,9 @@ class RuntimeContract:
     async def test_logs_follow_yields_lines_as_written_and_ends_when_the_program_exits(
         self, runtime: Runtime, spec_factory: SpecFactory
     ) -> None:
-        handle = await runtime.launch(spec_factory("echo one; sleep 0.4; echo two; exit 0"))
+        # The pause is long enough for "one" to be read and inspected on a loaded machine (a
+        # pause of 0.4 s once was not, in CI).
+        handle = await runtime.launch(spec_factory("echo one; sleep 2; echo two; exit 0"))
         received: list[tuple[str, State]] = []
         async with asyncio.timeout(WAIT):
             async for line in runtime.logs(handle, follow=True):
